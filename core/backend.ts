@@ -1,0 +1,109 @@
+/**
+ * Backend choice: `auto` prefers a WebGPU adapter, else the fastest CPU backend that has the
+ * run's kernels; `webgpu`, `wasm` and `cpu` force one. Says which it picked and why.
+ *
+ * ```ts
+ * const { backend, reason } = await useBackend("auto");
+ * ```
+ */
+import { tf } from "./tf.ts";
+import { DmlError } from "./errors.ts";
+
+export type BackendName = "auto" | "webgpu" | "wasm" | "cpu";
+export const BACKENDS: readonly BackendName[] = ["auto", "webgpu", "wasm", "cpu"];
+
+export interface BackendChoice {
+  backend: Exclude<BackendName, "auto">;
+  reason: string;
+  /** The GPU adapter's description, when WebGPU is used. */
+  adapter?: string;
+}
+
+let webgpuLoaded = false;
+let wasmLoaded = false;
+
+/** Whether Deno exposes a WebGPU adapter here, and its description. */
+export async function webgpuAdapter(): Promise<string | null> {
+  const gpu = (globalThis.navigator as { gpu?: { requestAdapter(): Promise<unknown> } } | undefined)?.gpu;
+  if (!gpu) return null;
+  try {
+    const adapter = await gpu.requestAdapter() as { info?: Record<string, string> } | null;
+    if (!adapter) return null;
+    const info = adapter.info ?? {};
+    return [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(" ") || "unknown";
+  } catch {
+    return null;
+  }
+}
+
+async function load(name: "webgpu" | "wasm"): Promise<void> {
+  if (name === "webgpu" && !webgpuLoaded) {
+    await import("@tensorflow/tfjs-backend-webgpu");
+    webgpuLoaded = true;
+  }
+  if (name === "wasm" && !wasmLoaded) {
+    // The multi-threaded wasm build loads only where the page is cross-origin isolated.
+    (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated = true;
+    await import("@tensorflow/tfjs-backend-wasm");
+    await import("./wasm_kernels.ts");
+    wasmLoaded = true;
+  }
+}
+
+/** Sets the tfjs backend, loading it first; a forced backend that is unavailable is a DmlError. */
+export async function useBackend(want: BackendName, opts: { needs?: string[] } = {}): Promise<BackendChoice> {
+  if (!BACKENDS.includes(want)) {
+    throw new DmlError(`train.backend: unknown backend '${want}'; known: ${BACKENDS.join(", ")}`);
+  }
+  const adapter = want === "auto" || want === "webgpu" ? await webgpuAdapter() : null;
+  if (want === "webgpu") {
+    if (!adapter) {
+      throw new DmlError(
+        `train.backend: webgpu is not available here (no GPU adapter; on Linux install mesa-vulkan-drivers for a software one); available: ${
+          (await availableBackends()).join(", ")
+        }`,
+      );
+    }
+    await set("webgpu");
+    return { backend: "webgpu", reason: "forced by the recipe", adapter };
+  }
+  if (want === "wasm" || want === "cpu") {
+    await set(want);
+    return { backend: want, reason: "forced by the recipe" };
+  }
+  if (adapter) {
+    await set("webgpu");
+    return { backend: "webgpu", reason: `a WebGPU adapter is present (${adapter})`, adapter };
+  }
+  const missing = await missingWasmKernels(opts.needs ?? []);
+  if (missing.length === 0) {
+    await set("wasm");
+    return {
+      backend: "wasm",
+      reason: "no WebGPU adapter; wasm (SIMD, threads) is the fastest CPU backend with every kernel this run uses",
+    };
+  }
+  await set("cpu");
+  return { backend: "cpu", reason: `no WebGPU adapter; wasm lacks ${missing.join(", ")}` };
+}
+
+async function set(name: Exclude<BackendName, "auto">): Promise<void> {
+  if (name !== "cpu") await load(name);
+  if (tf.getBackend() === name) return;
+  const ok = await tf.setBackend(name);
+  if (!ok) throw new DmlError(`train.backend: the ${name} backend failed to initialise`);
+  await tf.ready();
+}
+
+/** Kernels of `names` the wasm backend does not have. */
+export async function missingWasmKernels(names: string[]): Promise<string[]> {
+  await load("wasm");
+  return names.filter((k) => tf.getKernel(k, "wasm") === undefined);
+}
+
+/** Backends that can run here. */
+export async function availableBackends(): Promise<string[]> {
+  const out = ["cpu", "wasm"];
+  if (await webgpuAdapter()) out.unshift("webgpu");
+  return out;
+}
