@@ -1,0 +1,108 @@
+/**
+ * The command line: `train`, `eval`, `plugins`. Bad input of any kind ends as one line on
+ * stderr and exit code 2; nothing else prints a stack trace unless DML_DEBUG is set.
+ *
+ * ```ts
+ * await main(["train", "recipes/quickstart.yaml", "--set", "train.epochs=1"], registry);
+ * ```
+ */
+import { parseArgs } from "node:util";
+import { DmlError } from "./errors.ts";
+import type { Registry } from "./registry.ts";
+import { dirname, loadRecipe, resolveRecipe } from "./recipe.ts";
+import { train } from "./trainer.ts";
+import type { OptionSpec } from "./options.ts";
+
+const USAGE = `usage:
+  deno task train RECIPE [--set key.path=value]... [--resume RUN_DIR]
+  deno task train --resume RUN_DIR
+  deno task eval --embeddings E.npy --labels L.npy [--gallery-embeddings G.npy --gallery-labels GL.npy] [--metric cosine|euclidean] [--k 1,2,4,8] [--no-nmi]
+  deno task plugins [KIND]`;
+
+/** Runs one command; returns the process exit code. */
+export async function main(args: string[], registry: Registry): Promise<number> {
+  try {
+    const [command, ...rest] = args;
+    switch (command) {
+      case "train":
+        return await trainCommand(rest, registry);
+      case "eval": {
+        const { evalCommand } = await import("./commands/eval.ts");
+        await evalCommand(rest, registry);
+        return 0;
+      }
+      case "plugins":
+        console.log(describePlugins(registry, rest[0]));
+        return 0;
+      default:
+        throw new DmlError(`unknown command '${command ?? ""}'\n${USAGE}`);
+    }
+  } catch (e) {
+    if (e instanceof DmlError) {
+      console.error(`error: ${e.message}`);
+      return 2;
+    }
+    if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
+      console.error(`error: not permitted: ${(e as Error).message.split("\n")[0]}`);
+      return 2;
+    }
+    if (Deno.env.get("DML_DEBUG")) throw e;
+    console.error(`error: ${(e as Error)?.message ?? e} (set DML_DEBUG=1 for the stack trace)`);
+    return 1;
+  }
+}
+
+async function trainCommand(args: string[], registry: Registry): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      options: { set: { type: "string", multiple: true }, resume: { type: "string" }, quiet: { type: "boolean" } },
+    });
+  } catch (e) {
+    throw new DmlError(`${(e as Error).message}\n${USAGE}`);
+  }
+  const { values, positionals } = parsed;
+  if (positionals.length > 1) throw new DmlError(`train takes one recipe, got ${positionals.length}\n${USAGE}`);
+  const resume = values.resume?.replace(/\/+$/, "");
+  const recipePath = positionals[0] ?? (resume ? `${resume}/recipe.yaml` : undefined);
+  if (!recipePath) throw new DmlError(`train needs a recipe\n${USAGE}`);
+  const raw = await loadRecipe(recipePath, values.set ?? []);
+  const recipe = await resolveRecipe(raw, registry, absoluteDir(recipePath));
+  const result = await train(recipe, registry, { resumeDir: resume, quiet: values.quiet });
+  console.log(
+    JSON.stringify({
+      runDir: result.runDir,
+      backend: result.backend.backend,
+      steps: result.steps,
+      metrics: result.metrics,
+    }),
+  );
+  return 0;
+}
+
+function absoluteDir(path: string): string {
+  const d = dirname(path);
+  return d.startsWith("/") ? d : `${Deno.cwd()}/${d}`;
+}
+
+/** The registered components with their options and defaults, for `deno task plugins`. */
+export function describePlugins(registry: Registry, kind?: string): string {
+  const lines: string[] = [];
+  let last = "";
+  for (const def of registry.list()) {
+    if (kind && def.kind !== kind) continue;
+    if (def.kind !== last) lines.push(`\n${def.kind}s`), last = def.kind;
+    lines.push(`  ${def.name} — ${def.doc}`);
+    for (const [k, spec] of Object.entries(def.options)) lines.push(`      ${k}: ${describeOption(spec)}`);
+  }
+  if (lines.length === 0) throw new DmlError(`plugins: no components of kind '${kind}'`);
+  return lines.join("\n").trimStart();
+}
+
+function describeOption(s: OptionSpec): string {
+  const d = s.default === undefined ? "required" : `default ${JSON.stringify(s.default)}`;
+  const extra = s.type === "string" && s.choices ? ` (${s.choices.join(" | ")})` : "";
+  return `${s.type}${extra}, ${d}${s.doc ? ` — ${s.doc}` : ""}`;
+}

@@ -1,0 +1,60 @@
+/**
+ * Embedding a whole split in batches without gradient: what evaluation, reports and
+ * divide-and-conquer's re-clustering use.
+ *
+ * ```ts
+ * const split = await embedSplit(data.test, backbone, loss, { batch: 256 });
+ * ```
+ */
+import { tf } from "./tf.ts";
+import type { Tensor2D } from "@tensorflow/tfjs-core";
+import type { Backbone, Dataset, Loss, Split } from "./types.ts";
+import { l2normalize } from "./pairs.ts";
+import { Rng } from "./rng.ts";
+
+/** Test-time embeddings (loss.evalTransform applied when given), or pre-head features. */
+export async function embedSplit(
+  split: Dataset,
+  backbone: Backbone,
+  loss: Loss | undefined,
+  o: { batch: number; features?: boolean; normalize?: boolean },
+): Promise<Split> {
+  const rng = new Rng(0); // unused: no augmentation at test time
+  let data: Float32Array | null = null;
+  let dim = 0;
+  for (let start = 0; start < split.size; start += o.batch) {
+    const n = Math.min(o.batch, split.size - start);
+    const idx = Int32Array.from({ length: n }, (_, i) => start + i);
+    const out = tf.tidy(() => {
+      const x = split.batch(idx, { augment: false, rng });
+      let e: Tensor2D = o.features && backbone.features ? backbone.features(x, false) : backbone.embed(x, false);
+      if (!o.features && loss?.evalTransform) e = loss.evalTransform(e);
+      return o.normalize ? l2normalize(e) : e;
+    });
+    const values = await out.data() as Float32Array;
+    dim = out.shape[1];
+    out.dispose();
+    data ??= new Float32Array(split.size * dim);
+    data.set(values, start * dim);
+  }
+  return { data: data ?? new Float32Array(0), n: split.size, dim, labels: split.labels };
+}
+
+/** Raw pixels, flattened and centred by their mean: the baseline every embedding must beat. */
+export async function rawPixels(split: Dataset, batch: number): Promise<Split> {
+  const rng = new Rng(0);
+  const dim = split.shape.reduce((a, b) => a * b, 1);
+  const data = new Float32Array(split.size * dim);
+  for (let start = 0; start < split.size; start += batch) {
+    const n = Math.min(batch, split.size - start);
+    const idx = Int32Array.from({ length: n }, (_, i) => start + i);
+    const x = split.batch(idx, { augment: false, rng });
+    data.set(await x.data() as Float32Array, start * dim);
+    x.dispose();
+  }
+  const mean = new Float64Array(dim);
+  for (let i = 0; i < split.size; i++) for (let j = 0; j < dim; j++) mean[j] += data[i * dim + j];
+  for (let j = 0; j < dim; j++) mean[j] /= Math.max(1, split.size);
+  for (let i = 0; i < split.size; i++) for (let j = 0; j < dim; j++) data[i * dim + j] -= mean[j];
+  return { data, n: split.size, dim, labels: split.labels };
+}
