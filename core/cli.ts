@@ -66,6 +66,9 @@ async function trainCommand(args: string[], registry: Registry): Promise<number>
   const { values, positionals } = parsed;
   if (positionals.length > 1) throw new DmlError(`train takes one recipe, got ${positionals.length}\n${USAGE}`);
   const resume = values.resume?.replace(/\/+$/, "");
+  if (resume && !(await Deno.stat(`${resume}/recipe.yaml`).then(() => true, () => false))) {
+    throw new DmlError(`--resume ${resume}: not a run folder (no recipe.yaml)`);
+  }
   const recipePath = positionals[0] ?? (resume ? `${resume}/recipe.yaml` : undefined);
   if (!recipePath) throw new DmlError(`train needs a recipe\n${USAGE}`);
   const raw = await loadRecipe(recipePath, values.set ?? []);

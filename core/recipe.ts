@@ -125,11 +125,9 @@ async function readYaml(path: string): Promise<RawRecipe> {
     doc = parse(text, { prettyErrors: false });
   } catch (e) {
     if (e instanceof YAMLParseError) {
-      const line = e.linePos?.[0];
-      const where = line ? ` at line ${line.line}, column ${line.col}` : "";
-      throw new DmlError(
-        `${path}: YAML syntax error${where}: ${e.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "")}`,
-      );
+      const at = e.pos?.[0] ?? -1;
+      const where = at >= 0 ? ` at line ${text.slice(0, at).split("\n").length}, column ${at - text.lastIndexOf("\n", at - 1)}` : "";
+      throw new DmlError(`${path}: YAML syntax error${where}: ${e.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "")}`);
     }
     throw e;
   }

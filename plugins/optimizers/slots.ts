@@ -33,9 +33,9 @@ export class Slots {
           `checkpoint: optimizer slot ${name}[${i}] has ${loaded.length} values, the model needs ${like.size}`,
         );
       }
-      list[i] = tf.variable(tf.tensor(loaded, like.shape), false);
+      list[i] = tf.tidy(() => tf.variable(tf.tensor(loaded, like.shape), false));
     } else {
-      list[i] = tf.variable(tf.zerosLike(like), false);
+      list[i] = tf.tidy(() => tf.variable(tf.zerosLike(like), false));
     }
     return list[i];
   }
