@@ -30,10 +30,15 @@ export async function webgpuAdapter(): Promise<string | null> {
     const adapter = await gpu.requestAdapter() as { info?: Record<string, string> } | null;
     if (!adapter) return null;
     const info = adapter.info ?? {};
-    return [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(" ") || "unknown";
+    return info.description || [info.vendor, info.architecture, info.device].filter(Boolean).join(" ") || "unknown";
   } catch {
     return null;
   }
+}
+
+/** A software rasteriser posing as a GPU (Mesa's lavapipe/llvmpipe, SwiftShader): slower than the CPU backends. */
+export function isSoftwareAdapter(description: string): boolean {
+  return /llvmpipe|lavapipe|swiftshader|software/i.test(description);
 }
 
 async function load(name: "webgpu" | "wasm"): Promise<void> {
@@ -42,9 +47,10 @@ async function load(name: "webgpu" | "wasm"): Promise<void> {
     webgpuLoaded = true;
   }
   if (name === "wasm" && !wasmLoaded) {
-    // The multi-threaded wasm build loads only where the page is cross-origin isolated.
-    (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated = true;
     await import("@tensorflow/tfjs-backend-wasm");
+    // The threaded build spawns Node workers from blob: URLs, which Deno refuses; use the
+    // single-threaded SIMD build (core/tf.ts hides Node from tfjs, which would otherwise turn threads on).
+    tf.env().set("WASM_HAS_MULTITHREAD_SUPPORT", false);
     await import("./wasm_kernels.ts");
     wasmLoaded = true;
   }
@@ -71,20 +77,21 @@ export async function useBackend(want: BackendName, opts: { needs?: string[] } =
     await set(want);
     return { backend: want, reason: "forced by the recipe" };
   }
-  if (adapter) {
+  if (adapter && !isSoftwareAdapter(adapter)) {
     await set("webgpu");
     return { backend: "webgpu", reason: `a WebGPU adapter is present (${adapter})`, adapter };
   }
+  const noGpu = adapter ? `the only WebGPU adapter is a software one (${adapter})` : "no WebGPU adapter";
   const missing = await missingWasmKernels(opts.needs ?? []);
   if (missing.length === 0) {
     await set("wasm");
     return {
       backend: "wasm",
-      reason: "no WebGPU adapter; wasm (SIMD, threads) is the fastest CPU backend with every kernel this run uses",
+      reason: `${noGpu}; wasm (SIMD) is the fastest CPU backend with every kernel this run uses`,
     };
   }
   await set("cpu");
-  return { backend: "cpu", reason: `no WebGPU adapter; wasm lacks ${missing.join(", ")}` };
+  return { backend: "cpu", reason: `${noGpu}; wasm lacks ${missing.join(", ")}` };
 }
 
 async function set(name: Exclude<BackendName, "auto">): Promise<void> {

@@ -11,6 +11,17 @@ import type { Tensor2D } from "@tensorflow/tfjs-core";
 import type { Backbone, Dataset, Loss, Split } from "./types.ts";
 import { l2normalize } from "./pairs.ts";
 import { Rng } from "./rng.ts";
+import { loadAhead } from "./prefetch.ts";
+
+/** A file-backed split decodes one batch ahead while the current one is embedded. */
+const ahead = { ahead: 1, limit: Infinity };
+
+/** The split's items in consecutive batches of `batch`. */
+function* inOrder(size: number, batch: number): Iterable<Int32Array> {
+  for (let start = 0; start < size; start += batch) {
+    yield Int32Array.from({ length: Math.min(batch, size - start) }, (_, i) => start + i);
+  }
+}
 
 /** Test-time embeddings (loss.evalTransform applied when given), or pre-head features. */
 export async function embedSplit(
@@ -22,15 +33,16 @@ export async function embedSplit(
   const rng = new Rng(0); // unused: no augmentation at test time
   let data: Float32Array | null = null;
   let dim = 0;
-  for (let start = 0; start < split.size; start += o.batch) {
-    const n = Math.min(o.batch, split.size - start);
-    const idx = Int32Array.from({ length: n }, (_, i) => start + i);
+  const opts = { augment: false, rng };
+  for await (const { indices: idx, x: loaded } of loadAhead(inOrder(split.size, o.batch), split, opts, ahead)) {
+    const start = idx[0];
     const out = tf.tidy(() => {
-      const x = split.batch(idx, { augment: false, rng });
+      const x = loaded ?? split.batch(idx, opts);
       let e: Tensor2D = o.features && backbone.features ? backbone.features(x, false) : backbone.embed(x, false);
       if (!o.features && loss?.evalTransform) e = loss.evalTransform(e);
       return o.normalize ? l2normalize(e) : e;
     });
+    loaded?.dispose();
     const values = await out.data() as Float32Array;
     dim = out.shape[1];
     out.dispose();
@@ -45,11 +57,10 @@ export async function rawPixels(split: Dataset, batch: number): Promise<Split> {
   const rng = new Rng(0);
   const dim = split.shape.reduce((a, b) => a * b, 1);
   const data = new Float32Array(split.size * dim);
-  for (let start = 0; start < split.size; start += batch) {
-    const n = Math.min(batch, split.size - start);
-    const idx = Int32Array.from({ length: n }, (_, i) => start + i);
-    const x = split.batch(idx, { augment: false, rng });
-    data.set(await x.data() as Float32Array, start * dim);
+  const opts = { augment: false, rng };
+  for await (const { indices: idx, x: loaded } of loadAhead(inOrder(split.size, batch), split, opts, ahead)) {
+    const x = loaded ?? split.batch(idx, opts);
+    data.set(await x.data() as Float32Array, idx[0] * dim);
     x.dispose();
   }
   const mean = new Float64Array(dim);

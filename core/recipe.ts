@@ -49,6 +49,10 @@ export const TRAIN_SCHEMA: Schema = {
   checkpoint: bool(true, "write a checkpoint at the end of every epoch"),
   keepCheckpoints: int(2, { min: 1, doc: "how many epoch checkpoints to keep" }),
   evalBatch: int(256, { min: 1, doc: "batch size when embedding a split" }),
+  prefetch: int(2, {
+    min: 0,
+    doc: "batches a file-backed dataset decodes ahead of the training step (0: each when it is needed)",
+  }),
 };
 
 /** Keys of `eval:` that the trainer reads; the rest are the evaluator's options. */
@@ -126,8 +130,12 @@ async function readYaml(path: string): Promise<RawRecipe> {
   } catch (e) {
     if (e instanceof YAMLParseError) {
       const at = e.pos?.[0] ?? -1;
-      const where = at >= 0 ? ` at line ${text.slice(0, at).split("\n").length}, column ${at - text.lastIndexOf("\n", at - 1)}` : "";
-      throw new DmlError(`${path}: YAML syntax error${where}: ${e.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "")}`);
+      const where = at >= 0
+        ? ` at line ${text.slice(0, at).split("\n").length}, column ${at - text.lastIndexOf("\n", at - 1)}`
+        : "";
+      throw new DmlError(
+        `${path}: YAML syntax error${where}: ${e.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "")}`,
+      );
     }
     throw e;
   }

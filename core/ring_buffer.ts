@@ -37,6 +37,8 @@ export class RingBuffer {
   ptr = 0;
   /** Filled slots (at most `size`). */
   count = 0;
+  /** Refuses batches with NaN or Infinity. */
+  readonly guard: FiniteGuard;
   private feats: Variable;
   private labels: Variable;
 
@@ -48,25 +50,34 @@ export class RingBuffer {
   constructor(readonly size: number, readonly dim: number, readonly what = "memory") {
     check(Number.isInteger(size) && size >= 1, `${what}.size: expected an integer >= 1, got ${size}`);
     check(Number.isInteger(dim) && dim >= 1, `${what}: embedding dim must be an integer >= 1, got ${dim}`);
+    this.guard = new FiniteGuard(what);
     this.feats = tf.variable(tf.zeros([size, dim], "float32"), false);
     this.labels = tf.variable(tf.zeros([size], "int32"), false);
   }
 
   /**
    * Writes the batch `e` [B, dim], `y` [B] over the oldest entries and returns the slot of each
-   * row. A batch holding NaN or Infinity is refused (a DmlError) and nothing is written; pass
-   * `checked = true` when the caller has already checked the same batch.
+   * row. A batch holding NaN or Infinity is refused and nothing is written (see {@link FiniteGuard}).
+   * `ok` is the caller's verdict on the same batch from `guard.check(e)`, when it already asked.
    */
-  enqueue(e: Tensor2D, y: Tensor1D, checked = false): Int32Array {
+  enqueue(e: Tensor2D, y: Tensor1D, ok?: Tensor | null): Int32Array {
     const b = e.shape[0];
     this.checkBatch(e, y);
-    if (!checked) assertFinite(e, this.what);
+    const verdict = ok === undefined ? this.guard.check(e) : ok;
     const slots = new Int32Array(b);
     for (let i = 0; i < b; i++) slots[i] = (this.ptr + i) % this.size;
     tf.tidy(() => {
-      this.feats.assign(writeRows(this.feats, e, this.ptr));
-      this.labels.assign(writeRows(this.labels, tf.cast(y, "int32"), this.ptr));
+      let rows: Tensor = e, ys: Tensor = tf.cast(y, "int32");
+      if (verdict) {
+        // Not known finite yet (no synchronous read here): a refused batch rewrites the old rows.
+        const at = tf.tensor1d(slots, "int32");
+        rows = tf.where(verdict, rows, tf.gather(this.feats, at));
+        ys = tf.where(verdict, ys, tf.gather(this.labels, at));
+      }
+      this.feats.assign(writeRows(this.feats, rows, this.ptr));
+      this.labels.assign(writeRows(this.labels, ys, this.ptr));
     });
+    if (verdict && ok === undefined) verdict.dispose();
     this.ptr = (this.ptr + b) % this.size;
     this.count = Math.min(this.size, this.count + b);
     return slots;
@@ -91,16 +102,20 @@ export class RingBuffer {
     return selfSlots ? { ...v, selfIndex: selfSlots } : v;
   }
 
-  /** Replaces the filled entries' embeddings by `filled` [count, dim] (e.g. XBN's re-standardised copy). */
-  replaceFilled(filled: Tensor2D): void {
+  /**
+   * Replaces the filled entries' embeddings by `filled` [count, dim] (e.g. XBN's re-standardised
+   * copy); with an `ok` verdict from {@link FiniteGuard.check}, only where it holds.
+   */
+  replaceFilled(filled: Tensor2D, ok?: Tensor | null): void {
     const [n, d] = filled.shape;
     if (n !== this.count || d !== this.dim) {
       throw new Error(`replaceFilled: expected [${this.count}, ${this.dim}], got [${n}, ${d}]`);
     }
     tf.tidy(() => {
-      const rest = this.size - this.count;
-      const next = rest === 0 ? tf.clone(filled) : tf.concat([filled, tf.slice(this.feats, [n, 0], [rest, d])], 0);
-      this.feats.assign(next);
+      const old = tf.slice(this.feats, [0, 0], [n, d]) as Tensor2D;
+      const next = ok ? tf.where(ok, filled, old) : filled;
+      const rest = this.size - n;
+      this.feats.assign(rest === 0 ? tf.clone(next) : tf.concat([next, tf.slice(this.feats, [n, 0], [rest, d])], 0));
     });
   }
 
@@ -180,13 +195,50 @@ export function checkHoldsBatch(size: number, batchSize: number | undefined, pat
   );
 }
 
-/** Refuses (DmlError) a batch with NaN or Infinity, so that it never reaches a memory. One scalar read. */
-export function assertFinite(e: Tensor, what = "memory"): void {
-  const ok = tf.tidy(() => tf.all(tf.isFinite(e)).dataSync()[0]);
-  if (!ok) {
-    throw new DmlError(
-      `${what}: the batch's embeddings hold NaN or Infinity; refusing to write them into the memory (training diverged? try a lower learning rate)`,
-    );
+/**
+ * Refuses batches holding NaN or Infinity, so that they never reach a memory, with a one-line
+ * DmlError. Where the backend reads synchronously (cpu, wasm) the error comes at once, before
+ * anything is written. WebGPU under Deno cannot read synchronously (and a per-step read would
+ * stall the GPU): there the verdict stays on the device, the write is masked with it, and the
+ * error comes at the next `check` once the verdict has been read back.
+ *
+ * ```ts
+ * const ok = ring.guard.check(e);   // null: known finite; else a bool scalar to mask writes with
+ * ring.enqueue(e, y, ok);
+ * ok?.dispose();
+ * ```
+ */
+export class FiniteGuard {
+  private refused: string | null = null;
+
+  constructor(readonly what = "memory") {}
+
+  /** Throws a refusal seen since the last call; then judges `e` (see the class doc). The caller owns the result. */
+  check(e: Tensor): Tensor | null {
+    this.raise();
+    if (tf.getBackend() !== "webgpu") {
+      const ok = tf.tidy(() => tf.all(tf.isFinite(e)).dataSync()[0]);
+      if (!ok) throw new DmlError(this.message());
+      return null;
+    }
+    const ok = tf.keep(tf.tidy(() => tf.all(tf.isFinite(e))));
+    const probe = tf.keep(tf.clone(ok));
+    probe.data().then((v) => {
+      if (!v[0]) this.refused = this.message();
+    }).finally(() => probe.dispose());
+    return ok;
+  }
+
+  /** Throws the refusal noticed on the device, if any. */
+  raise(): void {
+    if (this.refused === null) return;
+    const m = this.refused;
+    this.refused = null;
+    throw new DmlError(m);
+  }
+
+  private message(): string {
+    return `${this.what}: the batch's embeddings hold NaN or Infinity; refusing to write them into the memory (training diverged? try a lower learning rate)`;
   }
 }
 

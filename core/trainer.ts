@@ -19,12 +19,13 @@ import { type Recipe, recipeToYaml } from "./recipe.ts";
 import { assemble, type Components } from "./assemble.ts";
 import { type BackendChoice, useBackend } from "./backend.ts";
 import { learningRate, type ScheduleOptions } from "./schedule.ts";
-import { loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
+import { loadCheckpoint } from "./checkpoint.ts";
 import { Progress } from "./progress.ts";
 import { DmlError } from "./errors.ts";
 import { Rng } from "./rng.ts";
 import { RunFolder } from "./run_folder.ts";
 import { embedSplit, rawPixels } from "./embed.ts";
+import { loadAhead } from "./prefetch.ts";
 
 export interface TrainOptions {
   /** Continue the run in this folder from its last checkpoint. */
@@ -62,6 +63,7 @@ export async function train(recipe: Recipe, registry: Registry, opts: TrainOptio
     checkpoint: boolean;
     keepCheckpoints: number;
     evalBatch: number;
+    prefetch: number;
   };
   const yaml = recipeToYaml(recipe);
   const checkpoint = opts.resumeDir ? await RunFolder.latestCheckpoint(opts.resumeDir) : null;
@@ -151,10 +153,14 @@ export async function train(recipe: Recipe, registry: Registry, opts: TrainOptio
     const epochRng = trainRng.fork();
     const samplerRng = epochRng.fork(), augmentRng = epochRng.fork();
     await hooks("onEpochStart");
-    for (const indices of c.sampler.batches(epoch, samplerRng)) {
-      if (step >= stopAt) break;
+    // A dataset that decodes files loads the next `prefetch` batches while this one trains.
+    const batches = loadAhead(c.sampler.batches(epoch, samplerRng), c.data.train, { augment: true, rng: augmentRng }, {
+      ahead: t.prefetch,
+      limit: stopAt - step,
+    });
+    for await (const { indices, x } of batches) {
       lr = learningRate(t, c.optimizer.lr, { step, totalSteps, epoch });
-      pending.push(trainStep(c, trainables, indices, labels, augmentRng, step, lr, t.clip));
+      pending.push(trainStep(c, trainables, indices, labels, augmentRng, step, lr, t.clip, x));
       windowImages += indices.length;
       step++;
       ctx.step = step;
@@ -181,7 +187,7 @@ export async function train(recipe: Recipe, registry: Registry, opts: TrainOptio
   return { runDir: folder.dir, backend, metrics, losses, steps: step, baselines };
 }
 
-/** One optimisation step; returns the loss, still on the device. */
+/** One optimisation step on `loaded` (the batch, when loaded ahead; it is disposed); returns the loss, still on the device. */
 function trainStep(
   c: Components,
   trainables: Variable[],
@@ -191,6 +197,7 @@ function trainStep(
   step: number,
   lr: number,
   clip: number,
+  loaded: Tensor | null = null,
 ): Scalar {
   const batchLabels = new Int32Array(indices.length);
   for (let i = 0; i < indices.length; i++) batchLabels[i] = labels[indices[i]];
@@ -198,7 +205,7 @@ function trainStep(
   const loss = tf.tidy(() => {
     const y = tf.tensor1d(batchLabels, "int32");
     const { value, grads } = tf.variableGrads(() => {
-      const x = c.data.train.batch(indices, { augment: true, rng });
+      const x = loaded ?? c.data.train.batch(indices, { augment: true, rng });
       const e = c.backbone.embed(x, true);
       const memory = c.memory;
       if (memory && memory.order !== "after-step") memory.update(e, y, step);
@@ -214,6 +221,7 @@ function trainStep(
     c.optimizer.step(used, g, lr);
     return value;
   });
+  loaded?.dispose();
   if (detached) {
     const [e, y] = detached as [Tensor2D, Tensor1D];
     c.memory!.update(e, y, step);

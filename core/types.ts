@@ -93,6 +93,13 @@ export interface Dataset {
   readonly shape: number[];
   /** Float32 [B, ...shape], augmented when asked (seeded by `rng`). */
   batch(indices: Int32Array, opts: { augment: boolean; rng: Rng }): Tensor;
+  /**
+   * The asynchronous form of `batch`, for datasets that decode files (the trainer keeps
+   * `train.prefetch` batches loading while it trains). It draws from `rng` when called, not when
+   * it settles, so calls made ahead in batch order give the tensors `batch` would. The caller
+   * disposes the tensor.
+   */
+  loadBatch?(indices: Int32Array, opts: { augment: boolean; rng: Rng }): Promise<Tensor>;
   /** The original label names or ids, for reports. */
   readonly classNames?: string[];
   /** One item as 8-bit pixels, for reports. */

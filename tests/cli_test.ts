@@ -36,7 +36,9 @@ async function tree(dir: string): Promise<string[]> {
     for await (const e of Deno.readDir(d)) {
       const p = `${d}/${e.name}`;
       if (e.isDirectory) await walk(p);
-      else out.push(`${p.slice(dir.length)}:${(await Deno.stat(p)).size}:${(await Deno.readFile(p)).reduce((a, b) => (a * 31 + b) >>> 0, 7)}`);
+      else {out.push(`${p.slice(dir.length)}:${(await Deno.stat(p)).size}:${
+          (await Deno.readFile(p)).reduce((a, b) => (a * 31 + b) >>> 0, 7)
+        }`);}
     }
   };
   await walk(dir);
@@ -52,15 +54,50 @@ function oneLine(r: { code: number; stderr: string }, pattern: RegExp) {
 
 const base = "extends: toy.yaml\n";
 const cases: Array<[string, Record<string, string>, string[], RegExp]> = [
-  ["unknown plugin name lists the known ones", { "r.yaml": base + "loss: { use: contrastiv }\n" }, ["r.yaml"], /loss\.use: unknown loss 'contrastiv'.*known: .*toy-contrastive/],
-  ["mistyped option suggests the right one", { "r.yaml": base + "loss: { margn: 0.2 }\n" }, ["r.yaml"], /loss\.margn: unknown option \(did you mean 'margin'\?\)/],
-  ["wrong range names the path", { "r.yaml": base + "optimizer: { lr: -1 }\n" }, ["r.yaml"], /optimizer\.lr: expected a number > 0, got -1/],
-  ["wrong type names the path", { "r.yaml": base + "train: { epochs: two }\n" }, ["r.yaml"], /train\.epochs: expected an integer >= 1, got "two"/],
+  [
+    "unknown plugin name lists the known ones",
+    { "r.yaml": base + "loss: { use: contrastiv }\n" },
+    ["r.yaml"],
+    /loss\.use: unknown loss 'contrastiv'.*known: .*toy-contrastive/,
+  ],
+  [
+    "mistyped option suggests the right one",
+    { "r.yaml": base + "loss: { margn: 0.2 }\n" },
+    ["r.yaml"],
+    /loss\.margn: unknown option \(did you mean 'margin'\?\)/,
+  ],
+  [
+    "wrong range names the path",
+    { "r.yaml": base + "optimizer: { lr: -1 }\n" },
+    ["r.yaml"],
+    /optimizer\.lr: expected a number > 0, got -1/,
+  ],
+  [
+    "wrong type names the path",
+    { "r.yaml": base + "train: { epochs: two }\n" },
+    ["r.yaml"],
+    /train\.epochs: expected an integer >= 1, got "two"/,
+  ],
   ["missing recipe file", {}, ["nope.yaml"], /nope\.yaml: recipe file not found/],
-  ["YAML syntax error gives the line", { "r.yaml": "name: x\nloss: { use: [\n" }, ["r.yaml"], /r\.yaml: YAML syntax error at line \d+/],
-  ["extends cycle", { "a.yaml": "extends: b.yaml\n", "b.yaml": "extends: a.yaml\n" }, ["a.yaml"], /extends cycle: .*a\.yaml -> .*b\.yaml -> .*a\.yaml/],
+  [
+    "YAML syntax error gives the line",
+    { "r.yaml": "name: x\nloss: { use: [\n" },
+    ["r.yaml"],
+    /r\.yaml: YAML syntax error at line \d+/,
+  ],
+  [
+    "extends cycle",
+    { "a.yaml": "extends: b.yaml\n", "b.yaml": "extends: a.yaml\n" },
+    ["a.yaml"],
+    /extends cycle: .*a\.yaml -> .*b\.yaml -> .*a\.yaml/,
+  ],
   ["bad --set", {}, ["toy.yaml", "--set", "noequals"], /--set noequals: expected key\.path=value/],
-  ["unknown backend", { "r.yaml": base + "train: { backend: tpu }\n" }, ["r.yaml"], /train\.backend: expected one of auto, webgpu, wasm, cpu/],
+  [
+    "unknown backend",
+    { "r.yaml": base + "train: { backend: tpu }\n" },
+    ["r.yaml"],
+    /train\.backend: expected one of auto, webgpu, wasm, cpu/,
+  ],
 ];
 
 for (const [name, files, args, pattern] of cases) {
@@ -79,10 +116,16 @@ Deno.test("resume: another recipe or a damaged checkpoint is refused and the run
   const runDir = JSON.parse(first.stdout.trim().split("\n").at(-1)!).runDir as string;
   const before = await tree(`${dir}/${runDir}`);
 
-  oneLine(await cli(dir, "train", "other.yaml", "--resume", runDir), /--resume .*: the run was trained with another recipe/);
+  oneLine(
+    await cli(dir, "train", "other.yaml", "--resume", runDir),
+    /--resume .*: the run was trained with another recipe/,
+  );
   assertEquals(await tree(`${dir}/${runDir}`), before);
 
-  await Deno.writeTextFile(`${dir}/${runDir}/checkpoints/epoch-0001/state.json`, '{"format":"dml-checkpoint-1","bytes":');
+  await Deno.writeTextFile(
+    `${dir}/${runDir}/checkpoints/epoch-0001/state.json`,
+    '{"format":"dml-checkpoint-1","bytes":',
+  );
   const damaged = await tree(`${dir}/${runDir}`);
   oneLine(await cli(dir, "train", "--resume", runDir), /state\.json: not valid JSON/);
   assertEquals(await tree(`${dir}/${runDir}`), damaged);

@@ -23,7 +23,7 @@ function adamRef(o: { b1: number; b2: number; eps: number; wd: number; decoupled
 }
 
 function sgdRef(o: { mu: number; nesterov: boolean; wd: number }): Ref {
-  let b: number[] = [];
+  const b: number[] = [];
   return (w, g, t, lr) =>
     w.map((wi, i) => {
       let d = g[i] + o.wd * wi;

@@ -1,4 +1,4 @@
-import { deepStrictEqual as assertEquals, match, rejects, throws } from "node:assert/strict";
+import { deepStrictEqual as assertEquals, rejects, throws } from "node:assert/strict";
 import { Registry } from "../core/registry.ts";
 import { int, num, str } from "../core/options.ts";
 import { DmlError } from "../core/errors.ts";
@@ -32,10 +32,19 @@ Deno.test("create names the recipe path in every option error", async () => {
   await rejects(r.create("loss", "demo-loss", {}), /loss\.size: required option is missing/);
   await rejects(r.create("loss", "demo-loss", { size: 0 }), /loss\.size: expected an integer >= 1, got 0/);
   await rejects(r.create("loss", "demo-loss", { size: 1.5 }), /loss\.size: expected an integer >= 1, got 1\.5/);
-  await rejects(r.create("loss", "demo-loss", { size: 2, margin: "x" }), /loss\.margin: expected a number >= 0, got "x"/);
+  await rejects(
+    r.create("loss", "demo-loss", { size: 2, margin: "x" }),
+    /loss\.margin: expected a number >= 0, got "x"/,
+  );
   await rejects(r.create("loss", "demo-loss", { size: 2, mode: "c" }), /loss\.mode: expected one of a, b, got "c"/);
-  await rejects(r.create("loss", "demo-loss", { size: 2, margn: 1 }), /loss\.margn: unknown option \(did you mean 'margin'\?\)/);
-  await rejects(r.create("loss", "demo-los", {}), /loss\.use: unknown loss 'demo-los' \(did you mean 'demo-loss'\?\); known: demo-loss/);
+  await rejects(
+    r.create("loss", "demo-loss", { size: 2, margn: 1 }),
+    /loss\.margn: unknown option \(did you mean 'margin'\?\)/,
+  );
+  await rejects(
+    r.create("loss", "demo-los", {}),
+    /loss\.use: unknown loss 'demo-los' \(did you mean 'demo-loss'\?\); known: demo-loss/,
+  );
 });
 
 Deno.test("a name taken by another plugin is refused; re-registering the same plugin is not", () => {
@@ -48,7 +57,11 @@ Deno.test("a name taken by another plugin is refused; re-registering the same pl
 Deno.test("extends merges sections unless their component changes, and --set reads YAML values", () => {
   const parent = { loss: { use: "a", margin: 1, p: 2 }, train: { epochs: 3 } };
   const child = { loss: { margin: 5 }, memory: { use: "xbm" } };
-  assertEquals(mergeRecipe(parent, child), { loss: { use: "a", margin: 5, p: 2 }, train: { epochs: 3 }, memory: { use: "xbm" } });
+  assertEquals(mergeRecipe(parent, child), {
+    loss: { use: "a", margin: 5, p: 2 },
+    train: { epochs: 3 },
+    memory: { use: "xbm" },
+  });
   assertEquals(mergeRecipe(parent, { loss: { use: "b" } }).loss, { use: "b" });
   const raw: Record<string, unknown> = {};
   applySet(raw, "train.epochs=4");

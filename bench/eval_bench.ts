@@ -1,0 +1,39 @@
+/**
+ * `deno bench` timings of evaluation kernels at a small size: the exact kNN (one set, cosine)
+ * per engine, the whole retrieval evaluation, and k-means. The SOP-scale run is bench/eval_sop.ts.
+ *
+ * ```sh
+ * deno task bench bench/eval_bench.ts
+ * ```
+ */
+import { knn } from "../core/knn.ts";
+import { kmeans } from "../core/kmeans.ts";
+import { evaluateRetrieval } from "../core/retrieval.ts";
+import { blas } from "../core/blas.ts";
+import { useBackend } from "../core/backend.ts";
+import { Rng } from "../core/rng.ts";
+
+const rng = new Rng(0);
+const dim = 128;
+const big = 4096, small = 1024;
+const data = Float32Array.from({ length: big * dim }, () => rng.normal());
+const labels = Int32Array.from({ length: big }, () => rng.int(big / 8));
+await useBackend("cpu");
+
+if (blas()) {
+  Deno.bench(`knn native (BLAS), ${big} × ${dim}, k 8`, { group: "knn", baseline: true }, async () => {
+    await knn(data, big, data, big, dim, 8, { excludeSelf: true, engine: "native" });
+  });
+  Deno.bench(`retrieval metrics without NMI, native, ${big} × ${dim}`, async () => {
+    await evaluateRetrieval({ data, n: big, dim, labels }, undefined, { nmi: false, engine: "native" });
+  });
+}
+Deno.bench(`knn tfjs cpu, ${small} × ${dim}, k 8`, { group: "knn" }, async () => {
+  await knn(data.subarray(0, small * dim), small, data.subarray(0, small * dim), small, dim, 8, {
+    excludeSelf: true,
+    engine: "backend",
+  });
+});
+Deno.bench(`kmeans ${big} × ${dim}, 64 clusters, 10 iterations`, async () => {
+  await kmeans(data, big, dim, 64, { seed: 0, iters: 10, tol: 0 });
+});

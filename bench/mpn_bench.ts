@@ -1,0 +1,53 @@
+/**
+ * One message-passing forward + backward (the MPN of `plugins/mpn`, CUB size: 1 block, 2 heads,
+ * D = 512, MLP 2048, dropout on) at batch sizes B = 64, 128, 256, on the cpu and wasm backends,
+ * and on WebGPU where Deno exposes an adapter and `DML_BENCH_WEBGPU=1` (lavapipe, the software
+ * adapter, takes minutes here).
+ *
+ * ```sh
+ * deno task bench bench/mpn_bench.ts
+ * ```
+ */
+import { tf } from "../core/tf.ts";
+import { Rng } from "../core/rng.ts";
+import { useBackend, webgpuAdapter } from "../core/backend.ts";
+import type { Tensor3D, Variable } from "@tensorflow/tfjs-core";
+import { DEFAULT_NETWORK, MessagePassingNetwork } from "../plugins/mpn/network.ts";
+
+const D = 512;
+type Backend = "cpu" | "wasm" | "webgpu";
+const backends: Backend[] = ["cpu", "wasm"];
+if (Deno.env.get("DML_BENCH_WEBGPU") === "1" && await webgpuAdapter()) backends.push("webgpu");
+
+/** One training-mode forward and the gradients of every weight and of the input. */
+async function step(net: MessagePassingNetwork, x: Variable): Promise<void> {
+  const { value, grads } = tf.variableGrads(
+    () => tf.sum(net.forward(x as unknown as Tensor3D, true)),
+    [x, ...net.trainableWeights],
+  );
+  await value.data(); // wait for the device
+  tf.dispose([value, ...Object.values(grads)]);
+}
+
+for (const backend of backends) {
+  for (const b of [64, 128, 256]) {
+    let setup: { net: MessagePassingNetwork; x: Variable } | undefined;
+    Deno.bench({
+      name: `mpn forward+backward B=${b} D=${D} (${backend})`,
+      group: `B=${b}`,
+      baseline: backend === "cpu",
+      n: 5,
+      warmup: 1,
+      async fn() {
+        await useBackend(backend);
+        if (!setup) {
+          const rng = new Rng(1);
+          const net = new MessagePassingNetwork({ ...DEFAULT_NETWORK, inDim: D, dim: D }, new Rng(0));
+          const x = tf.variable(tf.tensor3d(Float32Array.from({ length: b * D }, () => rng.normal()), [1, b, D]));
+          setup = { net, x };
+        }
+        await step(setup.net, setup.x);
+      },
+    });
+  }
+}

@@ -1,0 +1,187 @@
+/**
+ * `deno task eval`: retrieval metrics of saved embeddings (NumPy `.npy` files), with the same
+ * code as the trainer's evaluation. Prints the metrics as one JSON object on the last line of
+ * stdout; notes (backend, timing) go to stderr. Bad input is a DmlError (one line, exit 2) and
+ * nothing is printed on stdout.
+ *
+ * ```sh
+ * deno task eval --embeddings E.npy --labels L.npy [--gallery-embeddings G.npy --gallery-labels GL.npy] \
+ *   [--metric cosine|euclidean] [--k 1,2,4,8] [--no-nmi] [--f1] [--backend cpu|wasm|webgpu|auto]
+ * ```
+ */
+import { parseArgs } from "node:util";
+import { DmlError } from "../errors.ts";
+import { readNpy } from "../npy.ts";
+import type { Registry } from "../registry.ts";
+import type { Evaluator, Split } from "../types.ts";
+import { type BackendName, BACKENDS, useBackend, webgpuAdapter } from "../backend.ts";
+import { resolveEngine, SOFTWARE_ADAPTER } from "../knn.ts";
+import { evaluateRetrieval, type RetrievalOptions } from "../retrieval.ts";
+import { blas } from "../blas.ts";
+
+const USAGE =
+  "usage: deno task eval --embeddings E.npy --labels L.npy [--gallery-embeddings G.npy --gallery-labels GL.npy] " +
+  "[--metric cosine|euclidean] [--k 1,2,4,8] [--no-nmi] [--f1] [--backend cpu|wasm|webgpu|auto] [--chunk ROWS] " +
+  "[--engine auto|backend|native]";
+
+/** Runs the eval command on its arguments (after `eval`). Uses the registry's `retrieval` evaluator when given. */
+export async function evalCommand(args: string[], registry?: Registry): Promise<void> {
+  const flags = parse(args);
+  const query = await loadSplit(flags.embeddings, flags.labels);
+  const gallery = flags.galleryEmbeddings !== undefined
+    ? await loadSplit(flags.galleryEmbeddings, flags.galleryLabels!)
+    : undefined;
+  const backend = await chooseBackend(flags.backend);
+  const options: RetrievalOptions = {
+    recallAt: flags.recallAt,
+    metric: flags.metric,
+    nmi: flags.nmi,
+    f1: flags.f1,
+    chunk: flags.chunk,
+    engine: flags.engine,
+  };
+  const engine = await resolveEngine(flags.engine) === "native" ? `BLAS (${blas()!.name})` : `tfjs ${backend}`;
+  console.error(
+    `eval: ${gallery ? "query/gallery" : "one set"}, ${query.n} × ${query.dim}, ${flags.metric}; ` +
+      `backend ${backend}, similarity on ${engine}`,
+  );
+  const start = performance.now();
+  const metrics = registry?.list("evaluator").some((d) => d.name === "retrieval")
+    ? await (await registry.create<Evaluator>("evaluator", "retrieval", options, { path: "eval" })).evaluate(
+      query,
+      gallery,
+    )
+    : await evaluateRetrieval(query, gallery, options);
+  console.error(`eval: ${((performance.now() - start) / 1000).toFixed(1)} s`);
+  console.log(JSON.stringify(metrics));
+}
+
+interface Flags {
+  embeddings: string;
+  labels: string;
+  galleryEmbeddings?: string;
+  galleryLabels?: string;
+  metric: "cosine" | "euclidean";
+  recallAt: number[];
+  nmi: boolean;
+  f1: boolean;
+  backend: BackendName;
+  chunk: number;
+  engine: "auto" | "backend" | "native";
+}
+
+function parse(args: string[]): Flags {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      allowPositionals: false,
+      options: {
+        embeddings: { type: "string" },
+        labels: { type: "string" },
+        "gallery-embeddings": { type: "string" },
+        "gallery-labels": { type: "string" },
+        metric: { type: "string", default: "cosine" },
+        k: { type: "string", default: "1,2,4,8" },
+        "no-nmi": { type: "boolean", default: false },
+        f1: { type: "boolean", default: false },
+        backend: { type: "string", default: "auto" },
+        chunk: { type: "string", default: "0" },
+        engine: { type: "string", default: "auto" },
+      },
+    }));
+  } catch (e) {
+    throw new DmlError(`eval: ${(e as Error).message.split("\n")[0]}\n${USAGE}`);
+  }
+  if (!values.embeddings || !values.labels) {
+    throw new DmlError(`eval: --embeddings and --labels are required\n${USAGE}`);
+  }
+  if ((values["gallery-embeddings"] === undefined) !== (values["gallery-labels"] === undefined)) {
+    throw new DmlError("eval: --gallery-embeddings and --gallery-labels go together");
+  }
+  const metric = values.metric!;
+  if (metric !== "cosine" && metric !== "euclidean") {
+    throw new DmlError(`eval: --metric must be cosine or euclidean, got '${metric}'`);
+  }
+  const recallAt = values.k!.split(",").map((s) => s.trim());
+  if (recallAt.some((s) => !/^[1-9][0-9]*$/.test(s))) {
+    throw new DmlError(`eval: --k must be a comma-separated list of positive integers, got '${values.k}'`);
+  }
+  if (!BACKENDS.includes(values.backend as BackendName)) {
+    throw new DmlError(`eval: --backend must be one of ${BACKENDS.join(", ")}, got '${values.backend}'`);
+  }
+  if (!/^[0-9]+$/.test(values.chunk!)) {
+    throw new DmlError(`eval: --chunk must be an integer >= 0, got '${values.chunk}'`);
+  }
+  const engine = values.engine!;
+  if (engine !== "auto" && engine !== "backend" && engine !== "native") {
+    throw new DmlError(`eval: --engine must be auto, backend or native, got '${engine}'`);
+  }
+  return {
+    embeddings: values.embeddings,
+    labels: values.labels,
+    galleryEmbeddings: values["gallery-embeddings"],
+    galleryLabels: values["gallery-labels"],
+    metric,
+    recallAt: recallAt.map(Number),
+    nmi: !values["no-nmi"],
+    f1: values.f1!,
+    backend: values.backend as BackendName,
+    chunk: Number(values.chunk),
+    engine,
+  };
+}
+
+/** Float32 [N, D] embeddings and int32/int64 [N] labels from two `.npy` files. */
+export async function loadSplit(embeddingsPath: string, labelsPath: string): Promise<Split> {
+  const e = await readNpy(embeddingsPath);
+  if (e.dtype !== "float32") {
+    throw new DmlError(`${embeddingsPath}: embeddings must be float32, got ${e.dtype} (save x.astype(np.float32))`);
+  }
+  if (e.shape.length !== 2) {
+    throw new DmlError(`${embeddingsPath}: embeddings must be 2-D [N, D], got shape (${e.shape.join(", ")})`);
+  }
+  const l = await readNpy(labelsPath);
+  if (l.dtype !== "int32" && l.dtype !== "int64") {
+    throw new DmlError(`${labelsPath}: labels must be int32 or int64, got ${l.dtype}`);
+  }
+  if (l.shape.length !== 1) {
+    throw new DmlError(`${labelsPath}: labels must be 1-D [N], got shape (${l.shape.join(", ")})`);
+  }
+  const [n, dim] = e.shape;
+  if (l.shape[0] !== n) {
+    throw new DmlError(`${labelsPath}: ${l.shape[0]} labels for ${n} embeddings in ${embeddingsPath}`);
+  }
+  let labels: Int32Array;
+  if (l.data instanceof BigInt64Array) {
+    labels = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      const v = l.data[i];
+      if (v < -2147483648n || v > 2147483647n) {
+        throw new DmlError(`${labelsPath}: label ${i} (${v}) does not fit in int32`);
+      }
+      labels[i] = Number(v);
+    }
+  } else labels = l.data as Int32Array;
+  const split = { data: e.data as Float32Array, n, dim, labels };
+  if (n === 0) throw new DmlError(`${embeddingsPath}: the set is empty`);
+  for (let i = 0; i < split.data.length; i++) {
+    if (!Number.isFinite(split.data[i])) {
+      throw new DmlError(
+        `${embeddingsPath}: embedding ${Math.floor(i / dim)} has a non-finite value (${split.data[i]})`,
+      );
+    }
+  }
+  return split;
+}
+
+/**
+ * `auto`: a hardware GPU if there is one; else the CPU with BLAS; else wasm, whose matMul is the
+ * fastest tfjs CPU kernel (a software WebGPU adapter is slower than both).
+ */
+async function chooseBackend(want: BackendName): Promise<string> {
+  if (want !== "auto") return (await useBackend(want)).backend;
+  const adapter = await webgpuAdapter();
+  if (adapter && !SOFTWARE_ADAPTER.test(adapter)) return (await useBackend("webgpu")).backend;
+  return (await useBackend(blas() ? "cpu" : "wasm")).backend;
+}

@@ -1,0 +1,350 @@
+/**
+ * Exact k nearest neighbours of every query among a gallery, computed in query chunks so the
+ * full query × gallery matrix never exists: memory stays bounded by chunk × gallery scores.
+ *
+ * - Distance: cosine (on L2-normalised rows), Euclidean, or squared Euclidean.
+ * - Ties in the computed distance go to the lower gallery index, on every engine, so results
+ *   are deterministic.
+ * - `excludeSelf`: query i is gallery row i (one-set retrieval); that entry is removed by its
+ *   index before ranking — never by distance — so exact duplicates are handled.
+ * - `labels`: also returns each query's rank of its nearest same-label gallery item, counted in
+ *   the same pass, so Recall@1000 needs no top-1000 list.
+ * - Engines: `backend` runs the similarity on the active tfjs backend (cpu, wasm, webgpu), and
+ *   the top-k too on WebGPU (on the CPU backends the scores are in host memory already, and a
+ *   typed-array selection per row beats a dozen tfjs kernels); `native` runs a BLAS sgemm through
+ *   FFI and the same selection, the fast CPU path. `auto` keeps a hardware WebGPU backend on the
+ *   device and otherwise prefers `native` (a software adapter such as lavapipe is far slower).
+ *
+ * ```ts
+ * const { indices, distances } = await knn(x, n, x, n, dim, 4, { metric: "cosine", excludeSelf: true });
+ * indices[i * 4]; // nearest other item of query i
+ * ```
+ */
+import { tf } from "./tf.ts";
+import type { Tensor, Tensor2D } from "@tensorflow/tfjs-core";
+import { blas } from "./blas.ts";
+import { webgpuAdapter } from "./backend.ts";
+import { DmlError } from "./errors.ts";
+import { selectTopK, TopKScratch } from "./topk_select.ts";
+
+export type KnnMetric = "cosine" | "euclidean" | "squared-euclidean";
+export const KNN_METRICS: readonly KnnMetric[] = ["cosine", "euclidean", "squared-euclidean"];
+export type KnnEngine = "auto" | "backend" | "native";
+
+export interface KnnOptions {
+  /** Default cosine. */
+  metric?: KnnMetric;
+  /** Query row i is gallery row i, and never its own neighbour (one-set retrieval). */
+  excludeSelf?: boolean;
+  /** Query rows per chunk; by default chunk × gallery stays near 2^24 scores (64 MB). */
+  chunk?: number;
+  /** Default auto. */
+  engine?: KnnEngine;
+  /**
+   * With the backend engine, also select on the device (tfjs TopK) instead of reading the scores
+   * back. Default: on WebGPU only, where reading back costs a transfer.
+   */
+  deviceTopK?: boolean;
+  /** When given, the result has {@link KnnResult.firstRelevantRank} for these labels. */
+  labels?: { query: Int32Array; gallery: Int32Array };
+}
+
+export interface KnnResult {
+  /** [nq, k] gallery indices, nearest first. */
+  indices: Int32Array;
+  /** [nq, k] distances: 1 − cosine similarity, Euclidean, or squared Euclidean. */
+  distances: Float32Array;
+  k: number;
+  /** Which engine ran. */
+  engine: "backend" | "native";
+  /**
+   * With `labels`: the 1-based rank of each query's nearest same-label gallery item (under the
+   * same tie rule; self excluded), or 0 if it has none.
+   */
+  firstRelevantRank?: Int32Array;
+  /** Seconds spent: in all, and in the similarity products (not measured apart when the top-k runs on the device). */
+  seconds: { total: number; similarity?: number };
+}
+
+/** Scores per chunk when no chunk size is given. */
+export const DEFAULT_CHUNK_SCORES = 1 << 24;
+
+/** The k nearest gallery rows of each query row (row-major float32 [nq, dim] and [ng, dim]). */
+export async function knn(
+  query: Float32Array,
+  nq: number,
+  gallery: Float32Array,
+  ng: number,
+  dim: number,
+  k: number,
+  opts: KnnOptions = {},
+): Promise<KnnResult> {
+  const metric = opts.metric ?? "cosine";
+  const excludeSelf = opts.excludeSelf ?? false;
+  if (!KNN_METRICS.includes(metric)) throw new DmlError(`knn: unknown metric '${metric}'; known: ${KNN_METRICS}`);
+  if (query.length !== nq * dim || gallery.length !== ng * dim) {
+    throw new DmlError(`knn: expected [${nq}, ${dim}] queries and [${ng}, ${dim}] gallery rows`);
+  }
+  if (excludeSelf && nq > ng) throw new DmlError(`knn: excludeSelf needs the queries to be the first gallery rows`);
+  const available = ng - (excludeSelf ? 1 : 0);
+  if (!Number.isInteger(k) || k < 1 || k > available) {
+    throw new DmlError(`knn: k must be an integer in 1..${available} (the gallery size), got ${k}`);
+  }
+  const chunk = Math.max(1, Math.min(nq, opts.chunk ?? Math.max(1, Math.floor(DEFAULT_CHUNK_SCORES / ng))));
+  const engine = await resolveEngine(opts.engine);
+
+  let q = query, g = gallery;
+  if (metric === "cosine") {
+    g = normalizeRows(gallery, ng, dim);
+    q = excludeSelf && query === gallery ? g : normalizeRows(query, nq, dim);
+  }
+  const labels = opts.labels;
+  if (labels && (labels.query.length !== nq || labels.gallery.length !== ng)) {
+    throw new DmlError(`knn: expected ${nq} query and ${ng} gallery labels`);
+  }
+  const indices = new Int32Array(nq * k);
+  const scores = new Float32Array(nq * k);
+  const firstRelevantRank = labels ? new Int32Array(nq) : undefined;
+  const problem = { q, nq, g, ng, dim, k, metric, excludeSelf, chunk, indices, scores, labels, firstRelevantRank };
+  const start = performance.now();
+  const onDevice = opts.deviceTopK ?? tf.getBackend() === "webgpu";
+  const similarity = engine === "native"
+    ? await nativeKnn(problem)
+    : onDevice
+    ? (await deviceKnn(problem), undefined)
+    : await tfjsProductKnn(problem);
+  const seconds = { total: (performance.now() - start) / 1000, similarity };
+  return { indices, distances: scoresToDistances(scores, metric), k, engine, firstRelevantRank, seconds };
+}
+
+interface Problem {
+  q: Float32Array;
+  nq: number;
+  g: Float32Array;
+  ng: number;
+  dim: number;
+  k: number;
+  metric: KnnMetric;
+  excludeSelf: boolean;
+  chunk: number;
+  indices: Int32Array;
+  /** Larger is nearer: cosine similarity, or minus the squared distance. */
+  scores: Float32Array;
+  labels?: { query: Int32Array; gallery: Int32Array };
+  firstRelevantRank?: Int32Array;
+}
+
+/**
+ * The engine `want` resolves to on the active backend: a hardware GPU keeps the work on the
+ * device; on the CPU backends, and on a software WebGPU adapter (lavapipe), BLAS is far faster.
+ */
+export async function resolveEngine(want: KnnEngine = "auto"): Promise<"backend" | "native"> {
+  if (want === "backend") return "backend";
+  if (want === "native") {
+    if (!blas()) {
+      throw new DmlError(
+        "knn: the native engine needs --allow-ffi and a BLAS library (apt-get install libopenblas0-pthread, or DML_BLAS=path)",
+      );
+    }
+    return "native";
+  }
+  if (tf.getBackend() === "webgpu" && !(await softwareGpu())) return "backend";
+  return blas() ? "native" : "backend";
+}
+
+/** Adapter descriptions of software WebGPU implementations (Mesa's lavapipe, SwiftShader). */
+export const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|swiftshader/i;
+
+let software: boolean | undefined;
+
+async function softwareGpu(): Promise<boolean> {
+  software ??= SOFTWARE_ADAPTER.test((await webgpuAdapter()) ?? "");
+  return software;
+}
+
+/** Rows scaled to unit length (zero rows stay zero), in a new array. */
+export function normalizeRows(x: Float32Array, n: number, dim: number): Float32Array {
+  const out = new Float32Array(n * dim);
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    for (let j = 0; j < dim; j++) s += x[i * dim + j] * x[i * dim + j];
+    const inv = s > 0 ? 1 / Math.sqrt(s) : 0;
+    for (let j = 0; j < dim; j++) out[i * dim + j] = x[i * dim + j] * inv;
+  }
+  return out;
+}
+
+function squaredNorms(x: Float32Array, n: number, dim: number): Float32Array {
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    for (let j = 0; j < dim; j++) s += x[i * dim + j] * x[i * dim + j];
+    out[i] = s;
+  }
+  return out;
+}
+
+function scoresToDistances(scores: Float32Array, metric: KnnMetric): Float32Array {
+  const out = new Float32Array(scores.length);
+  for (let i = 0; i < scores.length; i++) {
+    const s = scores[i];
+    out[i] = metric === "cosine" ? 1 - s : metric === "euclidean" ? Math.sqrt(Math.max(0, -s)) : Math.max(0, -s);
+  }
+  return out;
+}
+
+/**
+ * Chunked similarity products on the host side, each followed by the typed-array selection.
+ * `product(start, rows)` returns the [rows, ng] dot products of a query chunk with the gallery;
+ * returns the seconds spent in the products.
+ */
+async function hostSelectKnn(
+  p: Problem,
+  product: (start: number, rows: number) => Float32Array | Promise<Float32Array>,
+): Promise<number> {
+  const euclid = p.metric !== "cosine";
+  const qq = euclid ? squaredNorms(p.q, p.nq, p.dim) : null;
+  const gg = euclid ? squaredNorms(p.g, p.ng, p.dim) : null;
+  const scratch = new TopKScratch(p.ng);
+  const members = p.labels ? galleryByLabel(p.labels.gallery) : null;
+  let productMs = 0;
+  for (let start = 0; start < p.nq; start += p.chunk) {
+    const rows = Math.min(p.chunk, p.nq - start);
+    const t0 = performance.now();
+    const buf = await product(start, rows);
+    productMs += performance.now() - t0;
+    for (let r = 0; r < rows; r++) {
+      const off = r * p.ng;
+      if (euclid) {
+        const a = qq![start + r];
+        // Minus the squared distance, so that larger is nearer for both metrics.
+        for (let j = 0; j < p.ng; j++) buf[off + j] = 2 * buf[off + j] - a - gg![j];
+      }
+      const skip = p.excludeSelf ? start + r : -1;
+      selectTopK(buf, off, p.ng, skip, p.k, p.indices, p.scores, (start + r) * p.k, scratch);
+      if (members) {
+        const list = members.get(p.labels!.query[start + r]);
+        p.firstRelevantRank![start + r] = list ? rankOfFirst(buf, off, p.ng, skip, list) : 0;
+      }
+    }
+  }
+  return productMs / 1000;
+}
+
+/** BLAS sgemm per chunk into one reused buffer. */
+function nativeKnn(p: Problem): Promise<number> {
+  const lib = blas()!;
+  const buf = new Float32Array(p.chunk * p.ng);
+  return hostSelectKnn(p, (start, rows) => {
+    lib.gemmNT(p.q.subarray(start * p.dim, (start + rows) * p.dim), rows, p.g, p.ng, p.dim, buf);
+    return buf;
+  });
+}
+
+/**
+ * tfjs matMul per chunk on a CPU backend (cpu, wasm), read back for the selection: the scores
+ * are in host memory anyway, and a typed-array scan beats a dozen tfjs kernels over each chunk.
+ */
+async function tfjsProductKnn(p: Problem): Promise<number> {
+  // The gallery is kept transposed, [dim, ng]: the wasm backend's XNNPACK matMul is about 9× faster
+  // on that layout than with transposeB.
+  const gT = tf.tidy(() => tf.transpose(tf.tensor2d(p.g, [p.ng, p.dim])));
+  try {
+    return await hostSelectKnn(p, async (start, rows) => {
+      const product = tf.tidy(() => {
+        const q = tf.tensor2d(p.q.subarray(start * p.dim, (start + rows) * p.dim), [rows, p.dim]);
+        return tf.matMul(q, gT);
+      });
+      const values = await product.data() as Float32Array;
+      product.dispose();
+      return values;
+    });
+  } finally {
+    gT.dispose();
+  }
+}
+
+/** Gallery indices of each label, ascending. */
+function galleryByLabel(labels: Int32Array): Map<number, Int32Array> {
+  const lists = new Map<number, number[]>();
+  labels.forEach((y, j) => {
+    const l = lists.get(y);
+    if (l) l.push(j);
+    else lists.set(y, [j]);
+  });
+  return new Map([...lists].map(([y, l]) => [y, Int32Array.from(l)]));
+}
+
+/**
+ * 1-based rank of the best of `relevant` columns (ascending) in a score row, `skip` excluded; 0
+ * if none is left. Everything ranked before it scores higher, or the same at a lower column.
+ */
+function rankOfFirst(row: Float32Array, offset: number, n: number, skip: number, relevant: Int32Array): number {
+  let best = -Infinity, bestCol = -1;
+  for (const j of relevant) {
+    if (j !== skip && (bestCol < 0 || row[offset + j] > best)) best = row[offset + j], bestCol = j;
+  }
+  if (bestCol < 0) return 0;
+  let ahead = 0;
+  const end = offset + n, tieEnd = offset + bestCol;
+  for (let p = offset; p < end; p++) {
+    const v = row[p];
+    if (v >= best && (v > best || p < tieEnd)) ahead++;
+  }
+  if (skip >= 0) {
+    const v = row[offset + skip];
+    if (v > best || (v === best && skip < bestCol)) ahead--;
+  }
+  return ahead + 1;
+}
+
+/** Similarity and top-k on the device (the active tfjs backend); tfjs's TopK also puts lower indices first. */
+async function deviceKnn(p: Problem): Promise<void> {
+  const euclid = p.metric !== "cosine";
+  // The gallery is kept transposed, [dim, ng], as in tfjsProductKnn.
+  const [gT, gg] = tf.tidy((): Tensor[] => {
+    const g = tf.tensor2d(p.g, [p.ng, p.dim]);
+    return euclid ? [tf.transpose(g), tf.reshape(tf.sum(tf.square(g), 1), [1, p.ng])] : [tf.transpose(g)];
+  });
+  const cols = tf.tidy(() => tf.reshape(tf.range(0, p.ng, 1, "int32"), [1, p.ng]));
+  const galleryLabels = p.labels ? tf.tensor2d(p.labels.gallery, [1, p.ng], "int32") : null;
+  try {
+    for (let start = 0; start < p.nq; start += p.chunk) {
+      const rows = Math.min(p.chunk, p.nq - start);
+      const [values, indices, rank] = tf.tidy((): Tensor[] => {
+        const q = tf.tensor2d(p.q.subarray(start * p.dim, (start + rows) * p.dim), [rows, p.dim]);
+        let score: Tensor2D = tf.matMul(q, gT as Tensor2D);
+        if (euclid) {
+          const qq = tf.sum(tf.square(q), 1, true);
+          score = tf.sub(tf.mul(score, 2), tf.add(qq, gg!));
+        }
+        const minusInf = tf.fill([rows, p.ng], -Infinity);
+        if (p.excludeSelf) {
+          const self = tf.equal(cols, tf.reshape(tf.range(start, start + rows, 1, "int32"), [rows, 1]));
+          score = tf.where(self, minusInf, score) as Tensor2D;
+        }
+        const top = tf.topk(score, p.k);
+        if (!galleryLabels) return [top.values, top.indices];
+        // Rank of the nearest same-label item: 1 + the items scoring higher, or equal at a lower column.
+        const queryLabels = tf.tensor2d(p.labels!.query.subarray(start, start + rows), [rows, 1], "int32");
+        const same = tf.logicalAnd(tf.equal(galleryLabels, queryLabels), tf.greater(score, minusInf));
+        const best = tf.max(tf.where(same, score, minusInf), 1, true);
+        const bestCol = tf.min(tf.where(tf.logicalAnd(same, tf.equal(score, best)), cols, p.ng), 1, true);
+        const ahead = tf.logicalOr(
+          tf.greater(score, best),
+          tf.logicalAnd(tf.equal(score, best), tf.less(cols, bestCol)),
+        );
+        const count = tf.sum(tf.cast(ahead, "int32"), 1);
+        const found = tf.reshape(tf.less(bestCol, p.ng), [rows]);
+        return [top.values, top.indices, tf.where(found, tf.add(count, 1), tf.zerosLike(count))];
+      });
+      const [v, i, r] = await Promise.all([values.data(), indices.data(), rank?.data()]);
+      tf.dispose([values, indices, ...(rank ? [rank] : [])]);
+      p.scores.set(v as Float32Array, start * p.k);
+      p.indices.set(i as Int32Array, start * p.k);
+      if (r) p.firstRelevantRank!.set(r as Int32Array, start);
+    }
+  } finally {
+    tf.dispose([gT, cols, ...(gg ? [gg] : []), ...(galleryLabels ? [galleryLabels] : [])]);
+  }
+}

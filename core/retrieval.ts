@@ -1,0 +1,208 @@
+/**
+ * The retrieval and clustering metrics the field reports, as `shared/design/metrics.md` defines
+ * them (pytorch-metric-learning's `AccuracyCalculator`), computed from an exact chunked kNN so
+ * that test sets of Stanford Online Products size (60,502 items) never need an N × N matrix.
+ *
+ * - One set (no gallery): every item queries all the others; its own entry is removed by
+ *   index, never by distance, so exact duplicates are handled.
+ * - Query/gallery (In-Shop, DeepFashion2): queries search the gallery, nothing is removed.
+ * - Lone queries (no other item of their class in the reference set) are left out of the
+ *   neighbour metrics and counted in `lone_queries`; they still take part in NMI.
+ * - Ties in distance go to the lower gallery index, so results are deterministic.
+ * - Neighbour lists reach R (the class size), not the largest K: Recall@K only needs each
+ *   query's rank of its first relevant item, counted while scanning, so Recall@1000 is cheap.
+ *
+ * ```ts
+ * const m = await evaluateRetrieval(testSplit, undefined, { recallAt: [1, 2, 4, 8], metric: "cosine" });
+ * m["recall@1"], m["map@r"], m.nmi, m.lone_queries;
+ * ```
+ */
+import type { Split } from "./types.ts";
+import { DmlError } from "./errors.ts";
+import { knn, type KnnEngine, type KnnResult, normalizeRows } from "./knn.ts";
+import { kmeans } from "./kmeans.ts";
+import { nmi, pairwiseF1 } from "./clustering_metrics.ts";
+
+export interface RetrievalOptions {
+  /** The K of each Recall@K. Default [1, 2, 4, 8]. */
+  recallAt?: number[];
+  /** Default cosine (on L2-normalised embeddings). */
+  metric?: "cosine" | "euclidean";
+  /** k-means NMI on the query embeddings. Default true. */
+  nmi?: boolean;
+  /** Pairwise F1 of the same clustering. Default false. */
+  f1?: boolean;
+  /** Neighbours listed per query (R-Precision and MAP@R read the first R); 0 (default): the largest R. */
+  k?: number;
+  /** Query rows per similarity chunk; 0 (default): chunk × gallery near 2^24. */
+  chunk?: number;
+  /** kNN engine (see core/knn.ts). Default auto. */
+  engine?: KnnEngine;
+  /** Top-k on the device with the backend engine (see core/knn.ts). Default: on WebGPU only. */
+  deviceTopK?: boolean;
+  /** Seed of the k-means++ draw. Default 0. */
+  seed?: number;
+  /** Lloyd iterations of the NMI k-means. Default 20. */
+  kmeansIters?: number;
+}
+
+/** Checks a split is usable: non-empty, consistent lengths, finite values. `name` prefixes errors. */
+export function checkSplit(s: Split, name: string): void {
+  if (!Number.isInteger(s.n) || s.n < 1) throw new DmlError(`${name}: the set is empty`);
+  if (!Number.isInteger(s.dim) || s.dim < 1) throw new DmlError(`${name}: embeddings have dimension ${s.dim}`);
+  if (s.data.length !== s.n * s.dim) {
+    throw new DmlError(`${name}: ${s.data.length} embedding values, expected ${s.n} × ${s.dim}`);
+  }
+  if (s.labels.length !== s.n) throw new DmlError(`${name}: ${s.n} embeddings but ${s.labels.length} labels`);
+  for (let i = 0; i < s.data.length; i++) {
+    if (!Number.isFinite(s.data[i])) {
+      const row = Math.floor(i / s.dim);
+      throw new DmlError(`${name}: embedding ${row} has a non-finite value (${s.data[i]}) at column ${i % s.dim}`);
+    }
+  }
+}
+
+/** Recall@K, Precision@1, R-Precision, MAP@R, NMI (and F1); query/gallery mode when `gallery` is given. */
+export async function evaluateRetrieval(
+  query: Split,
+  gallery: Split | undefined,
+  o: RetrievalOptions = {},
+): Promise<Record<string, number>> {
+  const { metrics: out, lone } = await neighbourStage(query, gallery, o);
+  const wantNmi = o.nmi ?? true, wantF1 = o.f1 ?? false;
+  if (wantNmi || wantF1) {
+    const c = await clusteringMetrics(query, o.metric ?? "cosine", o);
+    if (wantNmi) out.nmi = c.nmi;
+    if (wantF1) out.f1 = c.f1;
+  }
+  out.lone_queries = lone;
+  return out;
+}
+
+/**
+ * Validation, the chunked kNN and the neighbour metrics (everything but clustering). Returns the
+ * kNN result too, for its timings.
+ */
+export async function neighbourStage(
+  query: Split,
+  gallery: Split | undefined,
+  o: RetrievalOptions = {},
+): Promise<{ metrics: Record<string, number>; lone: number; knn: KnnResult }> {
+  const recallAt = o.recallAt ?? [1, 2, 4, 8];
+  const oneSet = gallery === undefined;
+  const ref = gallery ?? query;
+  checkSplit(query, oneSet ? "embeddings" : "query");
+  if (!oneSet) {
+    checkSplit(ref, "gallery");
+    if (ref.dim !== query.dim) {
+      throw new DmlError(`gallery: dimension ${ref.dim} differs from the queries' ${query.dim}`);
+    }
+  }
+  if (new Set(ref.labels).size < 2) {
+    throw new DmlError(`${oneSet ? "labels" : "gallery labels"}: a single class; retrieval metrics need at least two`);
+  }
+  const self = oneSet ? 1 : 0;
+  const available = ref.n - self;
+  for (const K of recallAt) {
+    if (!Number.isInteger(K) || K < 1) throw new DmlError(`recall@${K}: K must be a positive integer`);
+    if (K > available) {
+      throw new DmlError(
+        `recall@${K}: K is larger than the gallery (${available} items${oneSet ? " besides the query" : ""})`,
+      );
+    }
+  }
+
+  const relevant = relevantCounts(query.labels, ref.labels, self);
+  let maxR = 0, lone = 0;
+  for (const r of relevant) r > 0 ? (maxR = Math.max(maxR, r)) : lone++;
+  if (lone === query.n) {
+    throw new DmlError(`labels: every query is lone (no other item of its class); retrieval metrics are undefined`);
+  }
+  // The list only needs to reach R (for R-Precision and MAP@R); a Recall@K beyond it is read from
+  // each query's rank of its first relevant item, counted in the same pass.
+  const k = Math.max(1, Math.min(available, o.k && o.k > 0 ? o.k : maxR));
+  const needRank = Math.max(...recallAt) > k;
+  const result = await knn(query.data, query.n, ref.data, ref.n, query.dim, k, {
+    metric: o.metric ?? "cosine",
+    excludeSelf: oneSet,
+    chunk: o.chunk && o.chunk > 0 ? o.chunk : undefined,
+    engine: o.engine,
+    deviceTopK: o.deviceTopK,
+    labels: needRank ? { query: query.labels, gallery: ref.labels } : undefined,
+  });
+  const metrics = neighbourMetrics(
+    result.indices,
+    k,
+    query.labels,
+    ref.labels,
+    relevant,
+    recallAt,
+    result.firstRelevantRank,
+  );
+  return { metrics, lone, knn: result };
+}
+
+/** R_i: items of query i's class in the reference set, less the query itself in one-set mode. */
+export function relevantCounts(queryLabels: Int32Array, refLabels: Int32Array, self: number): Int32Array {
+  const sizes = new Map<number, number>();
+  for (const y of refLabels) sizes.set(y, (sizes.get(y) ?? 0) + 1);
+  return queryLabels.map((y) => (sizes.get(y) ?? 0) - self);
+}
+
+/**
+ * The kNN metrics from ranked neighbours ([nq, k] reference indices, nearest first), averaged over
+ * the non-lone queries (R_i > 0). R-Precision and MAP@R are exact when k >= max R_i. Recall@K
+ * uses `firstRelevantRank` (1-based, 0 for none) when given, else the first hit in the list.
+ */
+export function neighbourMetrics(
+  indices: Int32Array,
+  k: number,
+  queryLabels: Int32Array,
+  refLabels: Int32Array,
+  relevant: Int32Array,
+  recallAt: number[],
+  firstRelevantRank?: Int32Array,
+): Record<string, number> {
+  const hitsAt = new Float64Array(recallAt.length);
+  let p1 = 0, rp = 0, mapR = 0, counted = 0;
+  for (let i = 0; i < queryLabels.length; i++) {
+    const R = relevant[i];
+    if (R <= 0) continue;
+    counted++;
+    const y = queryLabels[i];
+    let firstHit = Infinity, hits = 0, precisionSum = 0;
+    const depth = Math.min(R, k);
+    for (let j = 0; j < k; j++) {
+      if (refLabels[indices[i * k + j]] !== y) continue;
+      if (firstHit === Infinity) firstHit = j + 1;
+      if (j < depth) {
+        hits++;
+        precisionSum += hits / (j + 1);
+      } else break;
+    }
+    if (firstRelevantRank) firstHit = firstRelevantRank[i] > 0 ? firstRelevantRank[i] : Infinity;
+    recallAt.forEach((K, t) => {
+      if (firstHit <= K) hitsAt[t]++;
+    });
+    if (firstHit === 1) p1++;
+    rp += hits / R;
+    mapR += precisionSum / R;
+  }
+  const out: Record<string, number> = {};
+  recallAt.forEach((K, t) => out[`recall@${K}`] = hitsAt[t] / counted);
+  out["precision@1"] = p1 / counted;
+  out.r_precision = rp / counted;
+  out["map@r"] = mapR / counted;
+  return out;
+}
+
+/** k-means on the query embeddings with as many clusters as query classes; NMI and pairwise F1. */
+async function clusteringMetrics(query: Split, metric: string, o: RetrievalOptions): Promise<Record<string, number>> {
+  const classes = new Set(query.labels).size;
+  const data = metric === "cosine" ? normalizeRows(query.data, query.n, query.dim) : query.data;
+  const { assignments } = await kmeans(data, query.n, query.dim, classes, {
+    seed: o.seed ?? 0,
+    iters: o.kmeansIters ?? 20,
+  });
+  return { nmi: nmi(query.labels, assignments), f1: pairwiseF1(query.labels, assignments) };
+}

@@ -1,0 +1,544 @@
+/**
+ * Retrieval evaluation: the exact kNN (core/knn.ts), the metrics (core/retrieval.ts,
+ * core/clustering_metrics.ts), the `retrieval` evaluator and `deno task eval`.
+ *
+ * References are float64 and written here from shared/design/metrics.md. Random embeddings are
+ * drawn so that float32 arithmetic is exact (±2^s entries for cosine, small integers for
+ * Euclidean): then ties are real ties on every engine, and the rankings must match exactly.
+ */
+import { deepStrictEqual as assertEquals, ok as assert, rejects } from "node:assert/strict";
+import { tf } from "../core/tf.ts";
+import { knn, type KnnEngine } from "../core/knn.ts";
+import { evaluateRetrieval, type RetrievalOptions } from "../core/retrieval.ts";
+import { nmi, pairwiseF1 } from "../core/clustering_metrics.ts";
+import { evalCommand } from "../core/commands/eval.ts";
+import { writeNpy } from "../core/npy.ts";
+import { blas } from "../core/blas.ts";
+import { DmlError } from "../core/errors.ts";
+import { Rng } from "../core/rng.ts";
+import type { Evaluator, Split } from "../core/types.ts";
+import { createRegistry } from "../plugins/builtin.ts";
+import { assertClose, assertNoLeak, onBackend, testBackends } from "./util.ts";
+
+// ---------- float64 references ----------
+
+type Metric = "cosine" | "euclidean";
+
+function refDistance(a: Float32Array, i: number, b: Float32Array, j: number, dim: number, metric: Metric): number {
+  let dot = 0, aa = 0, bb = 0, d2 = 0;
+  for (let t = 0; t < dim; t++) {
+    const x = a[i * dim + t], y = b[j * dim + t];
+    dot += x * y, aa += x * x, bb += y * y, d2 += (x - y) ** 2;
+  }
+  if (metric === "euclidean") return Math.sqrt(d2);
+  return aa > 0 && bb > 0 ? 1 - dot / Math.sqrt(aa * bb) : 1;
+}
+
+/** Every query's full ranking of the gallery: ascending distance, ties by lower index, self removed by index. */
+function refRanking(q: Split, g: Split, metric: Metric, oneSet: boolean): number[][] {
+  return Array.from({ length: q.n }, (_, i) => {
+    const d = Array.from({ length: g.n }, (_, j) => refDistance(q.data, i, g.data, j, q.dim, metric));
+    const order = Array.from({ length: g.n }, (_, j) => j).filter((j) => !(oneSet && j === i));
+    return order.sort((a, b) => d[a] - d[b] || a - b);
+  });
+}
+
+/** The PML formulas of metrics.md §5.2, straight from the full ranking. */
+function refMetrics(rank: number[][], q: Split, g: Split, oneSet: boolean, recallAt: number[]) {
+  const sums: Record<string, number> = {};
+  let counted = 0, lone = 0;
+  for (let i = 0; i < q.n; i++) {
+    const y = q.labels[i];
+    const R = g.labels.filter((l) => l === y).length - (oneSet ? 1 : 0);
+    if (R <= 0) {
+      lone++;
+      continue;
+    }
+    counted++;
+    const rel: number[] = rank[i].map((j) => (g.labels[j] === y ? 1 : 0));
+    const add = (key: string, v: number) => (sums[key] = (sums[key] ?? 0) + v);
+    for (const K of recallAt) add(`recall@${K}`, rel.slice(0, K).some((r) => r === 1) ? 1 : 0);
+    add("precision@1", rel[0]);
+    add("r_precision", rel.slice(0, R).reduce((s, r) => s + r, 0) / R);
+    let map = 0;
+    for (let j = 0; j < R; j++) {
+      const pAtJ = rel.slice(0, j + 1).reduce((s, r) => s + r, 0) / (j + 1);
+      map += pAtJ * rel[j];
+    }
+    add("map@r", map / R);
+  }
+  const out: Record<string, number> = {};
+  for (const [key, v] of Object.entries(sums)) out[key] = v / counted;
+  return { metrics: out, lone };
+}
+
+/** NMI straight from the definition (arithmetic mean of the entropies), O(classes × clusters). */
+function refNmi(y: ArrayLike<number>, c: ArrayLike<number>): number {
+  const n = y.length, ys = [...new Set(Array.from(y))], cs = [...new Set(Array.from(c))];
+  const h = (vals: number[], arr: ArrayLike<number>) =>
+    -vals.reduce((s, v) => {
+      const p = Array.from(arr).filter((x) => x === v).length / n;
+      return s + p * Math.log(p);
+    }, 0);
+  let mi = 0;
+  for (const a of ys) {
+    for (const b of cs) {
+      let nab = 0, na = 0, nb = 0;
+      for (let i = 0; i < n; i++) nab += +(y[i] === a && c[i] === b), na += +(y[i] === a), nb += +(c[i] === b);
+      if (nab > 0) mi += (nab / n) * Math.log((n * nab) / (na * nb));
+    }
+  }
+  return mi / ((h(ys, y) + h(cs, c)) / 2);
+}
+
+/** Pairwise F1 by enumerating every pair. */
+function refF1(y: ArrayLike<number>, c: ArrayLike<number>): number {
+  let tp = 0, fp = 0, fn = 0;
+  for (let i = 0; i < y.length; i++) {
+    for (let j = i + 1; j < y.length; j++) {
+      const sameY = y[i] === y[j], sameC = c[i] === c[j];
+      if (sameY && sameC) tp++;
+      else if (sameC) fp++;
+      else if (sameY) fn++;
+    }
+  }
+  const p = tp / (tp + fp), r = tp / (tp + fn);
+  return (2 * p * r) / (p + r);
+}
+
+// ---------- data ----------
+
+/** Entries ±2^s (s in -2..2): with dim 4 or 16, normalising and dot products are exact in float32. */
+function signSplit(rng: Rng, n: number, dim: number, classes: number): Split {
+  const data = new Float32Array(n * dim);
+  for (let i = 0; i < n; i++) {
+    const scale = 2 ** (rng.int(5) - 2);
+    for (let j = 0; j < dim; j++) data[i * dim + j] = (rng.uniform() < 0.5 ? -1 : 1) * scale;
+  }
+  return { data, n, dim, labels: Int32Array.from({ length: n }, () => rng.int(classes)) };
+}
+
+/** Small integer entries: squared distances are exact in float32, with many ties. */
+function intSplit(rng: Rng, n: number, dim: number, classes: number): Split {
+  const data = Float32Array.from({ length: n * dim }, () => rng.int(5) - 2);
+  return { data, n, dim, labels: Int32Array.from({ length: n }, () => rng.int(classes)) };
+}
+
+/** Copies row `from` over row `to` (exact duplicates, with their own labels). */
+function duplicate(s: Split, from: number, to: number): void {
+  s.data.copyWithin(to * s.dim, from * s.dim, (from + 1) * s.dim);
+}
+
+/** The paths to check: tfjs products with host or device top-k, and BLAS where present. */
+function engines(): Array<{ engine: KnnEngine; deviceTopK?: boolean }> {
+  const tfjs = [{ engine: "backend" as const, deviceTopK: false }, { engine: "backend" as const, deviceTopK: true }];
+  return blas() ? [...tfjs, { engine: "native" }] : tfjs;
+}
+
+const nameOf = (e: { engine: KnnEngine; deviceTopK?: boolean }) =>
+  e.engine === "native" ? "native" : `backend (top-k on ${e.deviceTopK ? "device" : "host"})`;
+
+// ---------- hand-worked cases ----------
+
+Deno.test("metrics: hand-worked one-set case (ties to the lower index, a lone query)", async () => {
+  // x = 0, 1, 3, 6, 10, 20 with labels 0, 0, 1, 1, 0, 2 (item 5 is lone).
+  // Rankings (self removed): 0: [1,2,3,4]  1: [0,2,3,4]  2: [1,0,3,4] (0 and 3 tie at 3: 0 first)
+  // 3: [2,4,1,0]  4: [3,2,1,0].  R = 2, 2, 1, 1, 2.
+  // recall@1 = (1+1+0+1+0)/5, recall@2 the same (the tie keeps item 3 at rank 3 for query 2),
+  // recall@4 = 1, RP = MAP@R = (1/2 + 1/2 + 0 + 1 + 0)/5.
+  const split: Split = {
+    data: Float32Array.of(0, 1, 3, 6, 10, 20),
+    n: 6,
+    dim: 1,
+    labels: Int32Array.of(0, 0, 1, 1, 0, 2),
+  };
+  const m = await evaluateRetrieval(split, undefined, { recallAt: [1, 2, 4], metric: "euclidean", nmi: false });
+  assertEquals(Object.keys(m), [
+    "recall@1",
+    "recall@2",
+    "recall@4",
+    "precision@1",
+    "r_precision",
+    "map@r",
+    "lone_queries",
+  ]);
+  assertClose(
+    [m["recall@1"], m["recall@2"], m["recall@4"], m["precision@1"], m.r_precision, m["map@r"], m.lone_queries],
+    [0.6, 0.6, 1, 0.6, 0.4, 0.4, 1],
+    { atol: 1e-12 },
+  );
+});
+
+Deno.test("metrics: hand-worked query/gallery case (MAP@R rewards early hits)", async () => {
+  // Gallery x = 1..5, labels 0,1,0,0,1. Query 0 (label 0): rel 1,0,1,1,0, R = 3:
+  // RP = 2/3, MAP@R = (1 + 0 + 2/3)/3 = 5/9. Query 10 (label 1): ranking 4,3,2,1,0, rel 1,0,0,1,0,
+  // R = 2: RP = 1/2, MAP@R = 1/2. Query -3 (label 7) is lone.
+  const gallery: Split = { data: Float32Array.of(1, 2, 3, 4, 5), n: 5, dim: 1, labels: Int32Array.of(0, 1, 0, 0, 1) };
+  const query: Split = { data: Float32Array.of(0, 10, -3), n: 3, dim: 1, labels: Int32Array.of(0, 1, 7) };
+  const m = await evaluateRetrieval(query, gallery, { recallAt: [1, 5], metric: "euclidean", nmi: false });
+  assertClose(m["precision@1"], 1, { atol: 1e-12 });
+  assertClose(m.r_precision, (2 / 3 + 1 / 2) / 2, { atol: 1e-12 });
+  assertClose(m["map@r"], (5 / 9 + 1 / 2) / 2, { atol: 1e-12 });
+  assertEquals(m.lone_queries, 1);
+});
+
+Deno.test("clustering metrics: hand-worked NMI and pairwise F1", () => {
+  // Y = {0,0,1,1}, C = {0,0,1,2}: I = ln 2, H(Y) = ln 2, H(C) = 1.5 ln 2, so NMI = 1 / 1.25.
+  assertClose(nmi([0, 0, 1, 1], [0, 0, 1, 2]), 0.8, { atol: 1e-12 });
+  assertClose(nmi([0, 0, 1, 1], [5, 5, 9, 9]), 1, { atol: 1e-12 });
+  assertEquals(nmi([0, 0, 1, 1], [0, 1, 0, 1]), 0);
+  assertEquals(nmi([3, 3, 3], [1, 1, 1]), 1); // sklearn's convention for one group on both sides
+  // Same-cluster pairs 3, of which 1 shares a class; same-class pairs 2: P = 1/3, R = 1/2, F1 = 0.4.
+  assertClose(pairwiseF1([0, 0, 1, 1], [0, 0, 0, 1]), 0.4, { atol: 1e-12 });
+});
+
+Deno.test("clustering metrics: NMI and F1 match pair-counting references on random labelings", () => {
+  const rng = new Rng(5);
+  for (let t = 0; t < 5; t++) {
+    const n = 50 + rng.int(50);
+    const y = Array.from({ length: n }, () => rng.int(6) * 7 - 3);
+    const c = Array.from({ length: n }, () => rng.int(4 + t));
+    assertClose(nmi(y, c), refNmi(y, c), { atol: 1e-12 });
+    assertClose(pairwiseF1(y, c), refF1(y, c), { atol: 1e-12 });
+  }
+});
+
+// ---------- random cases against the float64 reference ----------
+
+async function checkAgainstReference(
+  q: Split,
+  g: Split | undefined,
+  metric: Metric,
+  extra: RetrievalOptions = {},
+): Promise<void> {
+  const oneSet = g === undefined;
+  const ref = g ?? q;
+  const rank = refRanking(q, ref, metric, oneSet);
+  const recallAt = [1, 2, 4, 8, 40]; // 40 goes past the neighbour list: read from the first-hit rank
+  const expected = refMetrics(rank, q, ref, oneSet, recallAt);
+  for (const path of engines()) {
+    // One query per chunk, a ragged last chunk, and one chunk (fewer dispatches on software WebGPU).
+    for (const chunk of tf.getBackend() === "webgpu" ? [0, 13] : [0, 1, 7]) {
+      const what = `${metric}, ${tf.getBackend()}, engine ${nameOf(path)}, chunk ${chunk}`;
+      const m = await evaluateRetrieval(q, g, { recallAt, metric, nmi: false, ...path, chunk, ...extra });
+      for (const [key, v] of Object.entries(expected.metrics)) {
+        assertClose(m[key], v, { atol: 1e-12, msg: `${what} ${key}` });
+      }
+      assertEquals(m.lone_queries, expected.lone, what);
+      // The neighbour lists themselves, with their distances.
+      const k = 8;
+      const labels = { query: q.labels, gallery: ref.labels };
+      const r = await knn(q.data, q.n, ref.data, ref.n, q.dim, k, {
+        metric,
+        excludeSelf: oneSet,
+        ...path,
+        chunk,
+        labels,
+      });
+      for (let i = 0; i < q.n; i++) {
+        assertEquals(Array.from(r.indices.subarray(i * k, (i + 1) * k)), rank[i].slice(0, k), `${what} query ${i}`);
+        const first = rank[i].findIndex((j) => ref.labels[j] === q.labels[i]) + 1;
+        assertEquals(r.firstRelevantRank![i], first, `${what} query ${i}: rank of the first relevant item`);
+        const d = rank[i].slice(0, k).map((j) => refDistance(q.data, i, ref.data, j, q.dim, metric));
+        assertClose(r.distances.subarray(i * k, (i + 1) * k), d, { atol: 1e-5, msg: `${what} query ${i}` });
+      }
+    }
+  }
+}
+
+Deno.test("one set, cosine: random embeddings with duplicates, ties and lone queries match the reference", async () => {
+  for (const backend of await testBackends()) {
+    await onBackend(backend, async () => {
+      const rng = new Rng(21);
+      const s = signSplit(rng, backend === "webgpu" ? 48 : 110, 16, 10);
+      duplicate(s, 0, 1); // same vector, possibly another label
+      duplicate(s, 2, 3);
+      duplicate(s, 2, 4);
+      s.labels[5] = 99; // a lone query
+      await checkAgainstReference(s, undefined, "cosine");
+    });
+  }
+});
+
+Deno.test("one set, euclidean: integer embeddings (many exact ties) match the reference", async () => {
+  for (const backend of await testBackends()) {
+    await onBackend(backend, async () => {
+      const s = intSplit(new Rng(22), backend === "webgpu" ? 48 : 100, 3, 7);
+      duplicate(s, 10, 11);
+      s.labels[0] = -5; // a lone query
+      await checkAgainstReference(s, undefined, "euclidean");
+    });
+  }
+});
+
+Deno.test("query/gallery: both metrics match the reference, queries of absent classes are lone", async () => {
+  for (const backend of await testBackends()) {
+    await onBackend(backend, async () => {
+      const rng = new Rng(23);
+      const small = backend === "webgpu";
+      for (const metric of ["cosine", "euclidean"] as const) {
+        const make = metric === "cosine" ? signSplit : intSplit;
+        const g = make(rng, small ? 50 : 120, 4, 8);
+        const q = make(rng, small ? 30 : 70, 4, 10); // labels 8 and 9 are not in the gallery
+        duplicate(g, 3, 4);
+        await checkAgainstReference(q, g, metric);
+      }
+    });
+  }
+});
+
+Deno.test("one set: an exact duplicate is a neighbour, the item itself never is (removal by index)", async () => {
+  for (const path of engines()) {
+    const split: Split = {
+      data: Float32Array.of(1, 0, 1, 0, 0, 1, 1, 1),
+      n: 4,
+      dim: 2,
+      labels: Int32Array.of(0, 0, 1, 1),
+    };
+    const r = await knn(split.data, 4, split.data, 4, 2, 3, { metric: "cosine", excludeSelf: true, ...path });
+    assertEquals(Array.from(r.indices), [1, 3, 2, 0, 3, 2, 3, 0, 1, 0, 1, 2], nameOf(path));
+  }
+});
+
+Deno.test("knn: large k (selection path) matches the reference ranking, with ties", async () => {
+  for (const path of engines()) {
+    const s = intSplit(new Rng(24), 120, 2, 5);
+    const rank = refRanking(s, s, "euclidean", true);
+    const k = 90;
+    for (const chunk of [0, 13]) {
+      const r = await knn(s.data, s.n, s.data, s.n, s.dim, k, {
+        metric: "euclidean",
+        excludeSelf: true,
+        ...path,
+        chunk,
+      });
+      for (let i = 0; i < s.n; i++) {
+        assertEquals(
+          Array.from(r.indices.subarray(i * k, (i + 1) * k)),
+          rank[i].slice(0, k),
+          `${nameOf(path)} query ${i}`,
+        );
+      }
+    }
+  }
+});
+
+Deno.test("knn: continuous random embeddings give a true top-k with float64-accurate distances", async () => {
+  const rng = new Rng(25);
+  const n = 200, dim = 24, k = 10;
+  const data = Float32Array.from({ length: n * dim }, () => rng.normal());
+  for (const metric of ["cosine", "euclidean"] as const) {
+    for (const path of engines()) {
+      const r = await knn(data, n, data, n, dim, k, { metric, excludeSelf: true, ...path, chunk: 33 });
+      for (let i = 0; i < n; i++) {
+        const d = Array.from({ length: n }, (_, j) => refDistance(data, i, data, j, dim, metric));
+        const got = Array.from(r.indices.subarray(i * k, (i + 1) * k));
+        assert(!got.includes(i), "self is never a neighbour");
+        assertClose(r.distances.subarray(i * k, (i + 1) * k), got.map((j) => d[j]), { atol: 1e-5 });
+        const kth = d[got[k - 1]];
+        for (let j = 0; j < n; j++) {
+          if (j !== i && !got.includes(j)) {
+            assert(d[j] >= kth - 1e-5, `${metric} ${nameOf(path)}: ${j} beats the k-th of ${i}`);
+          }
+        }
+      }
+    }
+  }
+});
+
+Deno.test("backends agree: cpu, webgpu, wasm and BLAS give identical neighbours and metrics (with NMI)", async () => {
+  const s = signSplit(new Rng(26), 64, 16, 6);
+  duplicate(s, 1, 2);
+  const results: Array<[string, Record<string, number>, Int32Array]> = [];
+  for (const backend of [...await testBackends(), "wasm"]) {
+    await onBackend(backend, async () => {
+      const m = await assertNoLeak(() => evaluateRetrieval(s, undefined, { engine: "backend", f1: true }), backend);
+      const r = await knn(s.data, s.n, s.data, s.n, s.dim, 5, { excludeSelf: true, engine: "backend" });
+      results.push([backend, m, r.indices]);
+    });
+  }
+  if (blas()) {
+    const m = await evaluateRetrieval(s, undefined, { engine: "native", f1: true });
+    results.push([
+      "blas",
+      m,
+      (await knn(s.data, s.n, s.data, s.n, s.dim, 5, { excludeSelf: true, engine: "native" })).indices,
+    ]);
+  }
+  for (const [name, m, idx] of results.slice(1)) {
+    assertEquals(idx, results[0][2], name);
+    assertEquals(Object.keys(m), Object.keys(results[0][1]));
+    for (const key of Object.keys(m)) assertClose(m[key], results[0][1][key], { atol: 1e-9, msg: `${name} ${key}` });
+  }
+});
+
+Deno.test("NMI: k-means with as many clusters as classes finds separable classes (NMI 1, F1 1)", async () => {
+  const rng = new Rng(27);
+  const classes = 5, per = 12, dim = 8;
+  const centres = Array.from({ length: classes }, () => Array.from({ length: dim }, () => rng.normal() * 10));
+  const n = classes * per;
+  const data = new Float32Array(n * dim), labels = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    labels[i] = (i * 7) % classes;
+    for (let j = 0; j < dim; j++) data[i * dim + j] = centres[labels[i]][j] + rng.normal() * 0.05;
+  }
+  const m = await evaluateRetrieval({ data, n, dim, labels }, undefined, { metric: "euclidean", f1: true });
+  assertClose([m.nmi, m.f1, m["recall@1"], m["map@r"]], [1, 1, 1, 1], { atol: 1e-9 });
+});
+
+// ---------- the evaluator plugin and bad input ----------
+
+Deno.test("registry: the retrieval evaluator uses the same code and validates its options", async () => {
+  const registry = createRegistry();
+  const ev = await registry.create<Evaluator>("evaluator", "retrieval", { recallAt: [1, 2], nmi: false });
+  const s = signSplit(new Rng(28), 40, 4, 4);
+  assertEquals(await ev.evaluate(s), await evaluateRetrieval(s, undefined, { recallAt: [1, 2], nmi: false }));
+  await rejects(() => registry.create("evaluator", "retrieval", { metric: "manhattan" }), DmlError);
+  await rejects(() => registry.create("evaluator", "retrieval", { recallAt: [0] }), DmlError);
+});
+
+Deno.test("bad input: one clear DmlError each", async () => {
+  const s = signSplit(new Rng(29), 20, 3, 3);
+  const bad = async (q: Split, g: Split | undefined, pattern: RegExp, o: RetrievalOptions = {}) => {
+    await rejects(() => evaluateRetrieval(q, g, o), (e: Error) => e instanceof DmlError && pattern.test(e.message));
+  };
+  await bad({ ...s, labels: s.labels.slice(1) }, undefined, /19 labels/);
+  const nan = s.data.slice();
+  nan[7] = NaN;
+  await bad({ ...s, data: nan }, undefined, /embedding 2 has a non-finite value/);
+  const inf = s.data.slice();
+  inf[0] = Infinity;
+  await bad(s, { ...s, data: inf }, /gallery: embedding 0/);
+  await bad({ ...s, labels: new Int32Array(20) }, undefined, /single class/);
+  await bad({ data: new Float32Array(0), n: 0, dim: 3, labels: new Int32Array(0) }, undefined, /empty/);
+  await bad(s, undefined, /recall@20: K is larger than the gallery/, { recallAt: [1, 20] });
+  await bad(s, { ...s, n: 4, data: s.data.slice(0, 12), labels: Int32Array.of(0, 1, 2, 0) }, /recall@8/);
+  await bad(s, { data: new Float32Array(8), n: 2, dim: 4, labels: Int32Array.of(0, 1) }, /dimension 4/);
+  await bad({ ...s, labels: Int32Array.from({ length: 20 }, (_, i) => i) }, undefined, /every query is lone/);
+});
+
+// ---------- deno task eval ----------
+
+/** Runs evalCommand, returning what it printed on stdout. */
+async function runEval(args: string[]): Promise<string[]> {
+  const lines: string[] = [];
+  const log = console.log, err = console.error;
+  console.log = (...a: unknown[]) => lines.push(a.join(" "));
+  console.error = () => {};
+  try {
+    await evalCommand(args, createRegistry());
+  } finally {
+    console.log = log, console.error = err;
+  }
+  return lines;
+}
+
+Deno.test("eval command: .npy in, one JSON line out; one set and query/gallery; int32 and int64 labels", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const s = signSplit(new Rng(30), 50, 4, 5);
+    await writeNpy(`${dir}/e.npy`, s.data, [s.n, s.dim]);
+    await writeNpy(`${dir}/l.npy`, BigInt64Array.from(s.labels, (v) => BigInt(v)), [s.n]);
+    await writeNpy(`${dir}/l32.npy`, s.labels, [s.n]);
+    const out = await runEval(["--embeddings", `${dir}/e.npy`, "--labels", `${dir}/l.npy`, "--k", "1,3"]);
+    const m = JSON.parse(out.at(-1)!);
+    assertEquals(Object.keys(m), [
+      "recall@1",
+      "recall@3",
+      "precision@1",
+      "r_precision",
+      "map@r",
+      "nmi",
+      "lone_queries",
+    ]);
+    const expected = await evaluateRetrieval(s, undefined, { recallAt: [1, 3] });
+    assertEquals(m, expected);
+
+    const qg = await runEval([
+      ...["--embeddings", `${dir}/e.npy`, "--labels", `${dir}/l32.npy`, "--gallery-embeddings", `${dir}/e.npy`],
+      ...["--gallery-labels", `${dir}/l.npy`, "--metric", "euclidean", "--no-nmi", "--backend", "cpu"],
+    ]);
+    const mq = JSON.parse(qg.at(-1)!);
+    assertEquals(mq, await evaluateRetrieval(s, s, { recallAt: [1, 2, 4, 8], metric: "euclidean", nmi: false }));
+    assert(!("nmi" in mq));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("eval command: bad files and flags are one-line DmlErrors with nothing on stdout", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const s = signSplit(new Rng(31), 20, 3, 3);
+    await writeNpy(`${dir}/e.npy`, s.data, [s.n, s.dim]);
+    await writeNpy(`${dir}/e64.npy`, Float64Array.from(s.data), [s.n, s.dim]);
+    await writeNpy(`${dir}/e1d.npy`, s.data, [s.n * s.dim]);
+    await writeNpy(`${dir}/l.npy`, s.labels, [s.n]);
+    await writeNpy(`${dir}/lf.npy`, Float32Array.from(s.labels), [s.n]);
+    await writeNpy(`${dir}/l19.npy`, s.labels.slice(1), [s.n - 1]);
+    const nan = s.data.slice();
+    nan[4] = NaN;
+    await writeNpy(`${dir}/nan.npy`, nan, [s.n, s.dim]);
+    await writeNpy(`${dir}/one.npy`, new Int32Array(s.n), [s.n]);
+    await Deno.writeTextFile(`${dir}/junk.npy`, "not numpy");
+    const cases: Array<[string[], RegExp]> = [
+      [["--embeddings", `${dir}/e64.npy`, "--labels", `${dir}/l.npy`], /must be float32, got float64/],
+      [["--embeddings", `${dir}/e1d.npy`, "--labels", `${dir}/l.npy`], /must be 2-D/],
+      [["--embeddings", `${dir}/e.npy`, "--labels", `${dir}/lf.npy`], /labels must be int32 or int64/],
+      [["--embeddings", `${dir}/e.npy`, "--labels", `${dir}/l19.npy`], /19 labels for 20 embeddings/],
+      [["--embeddings", `${dir}/nan.npy`, "--labels", `${dir}/l.npy`], /embedding 1 has a non-finite value/],
+      [["--embeddings", `${dir}/e.npy`, "--labels", `${dir}/one.npy`], /single class/],
+      [["--embeddings", `${dir}/e.npy`, "--labels", `${dir}/l.npy`, "--k", "1,64"], /recall@64: K is larger/],
+      [["--embeddings", `${dir}/junk.npy`, "--labels", `${dir}/l.npy`], /not a readable \.npy file/],
+      [["--embeddings", `${dir}/missing.npy`, "--labels", `${dir}/l.npy`], /no such file/],
+      [["--embeddings", `${dir}/e.npy`, "--labels", `${dir}/l.npy`, "--metric", "l1"], /--metric/],
+      [["--embeddings", `${dir}/e.npy`, "--labels", `${dir}/l.npy`, "--k", "0"], /--k/],
+      [
+        ["--embeddings", `${dir}/e.npy`, "--labels", `${dir}/l.npy`, "--gallery-embeddings", `${dir}/e.npy`],
+        /go together/,
+      ],
+      [["--labels", `${dir}/l.npy`], /required/],
+      [["--embeddings", `${dir}/e.npy`, "--labels", `${dir}/l.npy`, "--bogus"], /bogus/],
+    ];
+    for (const [args, pattern] of cases) {
+      let printed: string[] = [];
+      await rejects(async () => {
+        printed = await runEval(args);
+      }, (e: Error) => e instanceof DmlError && pattern.test(e.message) && !e.message.split("\n")[0].includes("\n"));
+      assertEquals(printed, [], args.join(" "));
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("eval command: the CLI exits 2 with one line on stderr for bad input", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await writeNpy(`${dir}/e.npy`, new Float32Array(6), [2, 3]);
+    await writeNpy(`${dir}/l.npy`, Int32Array.of(0, 0, 0), [3]);
+    const p = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        "--unstable-webgpu",
+        "cli.ts",
+        "eval",
+        "--embeddings",
+        `${dir}/e.npy`,
+        "--labels",
+        `${dir}/l.npy`,
+      ],
+      cwd: new URL("..", import.meta.url).pathname,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assertEquals(p.code, 2);
+    assertEquals(new TextDecoder().decode(p.stdout), "");
+    const err = new TextDecoder().decode(p.stderr).split("\n").filter((l) => l.startsWith("error:"));
+    assertEquals(err.length, 1);
+    assert(/3 labels for 2 embeddings/.test(err[0]), err[0]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
