@@ -21,8 +21,11 @@ const labels = Int32Array.from({ length: big }, () => rng.int(big / 8));
 await useBackend("cpu");
 
 if (blas()) {
-  Deno.bench(`knn native (BLAS), ${big} × ${dim}, k 8`, { group: "knn", baseline: true }, async () => {
+  Deno.bench(`knn native (BLAS), ${big} × ${dim}, k 8, symmetric tiles`, { group: "knn", baseline: true }, async () => {
     await knn(data, big, data, big, dim, 8, { excludeSelf: true, engine: "native" });
+  });
+  Deno.bench(`knn native (BLAS), ${big} × ${dim}, k 8, full rows`, { group: "knn" }, async () => {
+    await knn(data, big, data, big, dim, 8, { excludeSelf: true, engine: "native", symmetric: false });
   });
   Deno.bench(`retrieval metrics without NMI, native, ${big} × ${dim}`, async () => {
     await evaluateRetrieval({ data, n: big, dim, labels }, undefined, { nmi: false, engine: "native" });

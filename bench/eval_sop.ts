@@ -3,8 +3,10 @@
  * items (synthetic, seeded), one-set retrieval with cosine distance, timed per kNN engine.
  *
  * Prints a table: wall time of Recall@K + Precision@1 + R-Precision + MAP@R, the similarity
- * stage's seconds and achieved GFLOP/s (2·N·N·D / seconds) next to the sgemm ceiling measured
- * here, then NMI (k-means with 11,318 clusters) timed on its own. The tfjs backends are far too
+ * stage's seconds and achieved GFLOP/s (the flops of the products it ran / their seconds; the
+ * one-set BLAS path computes half of the symmetric N × N product) next to the sgemm ceiling,
+ * measured just before and just after that engine's run (the machine may be shared: the ratio
+ * is what carries over), then NMI (k-means with 11,318 clusters) timed on its own. The tfjs backends are far too
  * slow for the full set: they run the first `--sample` queries against the full gallery and the
  * time is extrapolated (marked "est."). `--noise` sets how hard the synthetic set is (2.2 gives
  * Recall@1 near SOP's published numbers).
@@ -15,8 +17,9 @@
  * ```
  */
 import { parseArgs } from "node:util";
+import process from "node:process";
 import { blas } from "../core/blas.ts";
-import { kmeans } from "../core/kmeans.ts";
+import { kmeansPlusPlus, nearest, updateCentroids } from "../core/kmeans.ts";
 import { nmi } from "../core/clustering_metrics.ts";
 import { neighbourMetrics, neighbourStage, relevantCounts } from "../core/retrieval.ts";
 import { knn, type KnnResult } from "../core/knn.ts";
@@ -61,35 +64,49 @@ function sopLike(seed: number): Split {
   return { data, n, dim, labels };
 }
 
-/** Best of a few BLAS sgemm runs on a large product: this machine's practical ceiling now. */
-function sgemmCeiling(): number | null {
+/**
+ * BLAS sgemm GFLOP/s now, on a 2048 × 8192 × `dim` product: the mean over about a second of
+ * runs (what the machine gives at the moment) and the best single run.
+ */
+function sgemmCeiling(): { mean: number; best: number } | null {
   const lib = blas();
   if (!lib) return null;
-  const m = 2048, k = 512, cols = 8192;
-  const x = Float32Array.from({ length: m * k }, () => Math.random());
-  const y = Float32Array.from({ length: cols * k }, () => Math.random());
+  const m = 2048, cols = 8192;
+  const x = Float32Array.from({ length: m * dim }, () => Math.random());
+  const y = Float32Array.from({ length: cols * dim }, () => Math.random());
   const c = new Float32Array(m * cols);
-  let best = 0;
-  for (let r = 0; r < 4; r++) {
+  const flop = 2 * m * cols * dim;
+  let best = 0, runs = 0;
+  const start = performance.now();
+  while (runs < 3 || performance.now() - start < 1000) {
     const t0 = performance.now();
-    lib.gemmNT(x, m, y, cols, k, c);
-    best = Math.max(best, (2 * m * cols * k) / ((performance.now() - t0) / 1000) / 1e9);
+    lib.gemmNT(x, m, y, cols, dim, c);
+    best = Math.max(best, flop / ((performance.now() - t0) / 1000) / 1e9);
+    runs++;
   }
-  return best;
+  return { mean: (runs * flop) / ((performance.now() - start) / 1000) / 1e9, best };
 }
+
+/** CPU seconds of this process so far (all threads, BLAS's included). */
+function cpuSeconds(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+}
+
+const load = () => Deno.loadavg().map((l) => l.toFixed(2)).join(" ");
 
 const t0 = performance.now();
 const split = sopLike(0);
 console.log(`data: ${n} × ${dim}, ${classes} classes (made in ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
-const ceiling = sgemmCeiling();
+const lib = blas();
 console.log(
-  `sgemm ceiling measured now (BLAS ${blas()?.name ?? "absent"}): ${ceiling?.toFixed(0) ?? "n/a"} GFLOP/s ` +
-    `(nominal for this 2-core machine: about 230)`,
+  `machine: ${navigator.hardwareConcurrency} CPUs, load average ${load()}; BLAS: ${
+    lib ? `${lib.name}, ${lib.threads ?? "?"} threads, ${lib.config ?? "no config string"}` : "absent"
+  }`,
 );
-const flops = (queries: number) => 2 * queries * n * dim;
 
 const rows: string[][] = [];
-const summary: Record<string, unknown> = { n, dim, classes, ceilingGflops: ceiling };
+const summary: Record<string, unknown> = { n, dim, classes };
 for (const name of a.engines!.split(",")) {
   if (name === "native" && !blas()) {
     rows.push([name, "skipped: no BLAS (needs --allow-ffi and libopenblas)"]);
@@ -103,6 +120,9 @@ for (const name of a.engines!.split(",")) {
     continue;
   }
   const queries = name === "native" ? n : Math.min(sample, n);
+  const before = sgemmCeiling();
+  const loadBefore = load();
+  const cpu0 = cpuSeconds();
   const start = performance.now();
   let r: KnnResult, m: Record<string, number>;
   if (queries === n) {
@@ -123,42 +143,72 @@ for (const name of a.engines!.split(",")) {
     m = neighbourMetrics(r.indices, k, labels, split.labels, relevant, recallAt, r.firstRelevantRank);
   }
   const wall = (performance.now() - start) / 1000;
+  const cpu = cpuSeconds() - cpu0;
+  const after = sgemmCeiling();
   const scale = n / queries;
   const similarity = r.seconds.similarity ?? r.seconds.total;
-  const gflops = flops(queries) / similarity / 1e9;
+  const gflops = r.similarityFlops / similarity / 1e9;
+  // The ceiling while this engine ran: the mean of the measurements just before and after.
+  const ceiling = before && after ? (before.mean + after.mean) / 2 : null;
   rows.push([
     name === "native" ? `native (BLAS) on cpu` : `tfjs ${name}`,
     `${(wall * scale).toFixed(1)} s${scale > 1 ? ` est. (${queries} queries)` : ""}`,
+    `${(cpu * scale).toFixed(1)} s`,
     `${(similarity * scale).toFixed(1)} s`,
+    `${(r.similarityFlops * scale / 1e12).toFixed(2)}`,
     `${gflops.toFixed(1)}`,
-    ceiling ? `${((100 * gflops) / ceiling).toFixed(0)}%` : "",
+    ceiling ? `${ceiling.toFixed(1)} (${((100 * gflops) / ceiling).toFixed(0)}%)` : "",
   ]);
-  summary[name] = { seconds: wall * scale, similaritySeconds: similarity * scale, gflops, queries, ...m };
+  console.log(
+    `${name}: sgemm ceiling before ${before?.mean.toFixed(1)} (best ${before?.best.toFixed(1)}), after ` +
+      `${after?.mean.toFixed(1)} (best ${after?.best.toFixed(1)}) GFLOP/s; load average before ${loadBefore}, ` +
+      `after ${load()}`,
+  );
+  summary[name] = {
+    seconds: wall * scale,
+    cpuSeconds: cpu * scale,
+    similaritySeconds: similarity * scale,
+    similarityTflop: (r.similarityFlops * scale) / 1e12,
+    gflops,
+    ceilingBefore: before,
+    ceilingAfter: after,
+    queries,
+    ...m,
+  };
   if (scale === 1) console.log(`metrics (${name}): ${JSON.stringify(m)}`);
 }
 console.log("\nRecall@K, P@1, RP and MAP@R together, one set, cosine:");
-console.log(["engine", "wall", "similarity", "GFLOP/s", "of ceiling"].map((h) => h.padEnd(26)).join(""));
-for (const row of rows) console.log(row.map((c) => c.padEnd(26)).join(""));
+const widths = [22, 30, 12, 12, 11, 9, 20];
+const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join(" ");
+console.log(line(["engine", "wall", "CPU", "similarity", "TFLOP run", "GFLOP/s", "sgemm ceiling then"]));
+for (const row of rows) console.log(line(row));
 
 if (!a["no-nmi"]) {
   await useBackend("cpu");
   const iters = Number(a["nmi-iters"]);
   const normalized = normalizeRows(split.data, n, dim);
-  // k-means++ seeding plus one assignment pass, then the whole clustering: their difference is
-  // the Lloyd iterations' share.
+  // The steps of core/kmeans.ts's kmeans() (tol 0), timed one by one: k-means++ seeding and the
+  // first assignment, then each Lloyd iteration (centroid update + nearest-centroid search).
   let start = performance.now();
-  await kmeans(normalized, n, dim, classes, { seed: 0, iters: 0 });
+  const centroids = await kmeansPlusPlus(normalized, n, dim, classes, new Rng(0));
+  let { assignments, dist2 } = await nearest(normalized, n, dim, centroids, classes);
   const seeding = (performance.now() - start) / 1000;
-  start = performance.now();
-  const km = await kmeans(normalized, n, dim, classes, { seed: 0, iters });
-  const seconds = (performance.now() - start) / 1000;
-  const value = nmi(split.labels, km.assignments);
-  const perIter = km.iters > 0 ? (seconds - seeding) / km.iters : 0;
+  const perIter: number[] = [];
+  for (let it = 0; it < iters; it++) {
+    start = performance.now();
+    updateCentroids(normalized, n, dim, classes, assignments, dist2, centroids);
+    ({ assignments, dist2 } = await nearest(normalized, n, dim, centroids, classes));
+    perIter.push((performance.now() - start) / 1000);
+  }
+  const value = nmi(split.labels, assignments);
+  const mean = perIter.reduce((x, y) => x + y, 0) / Math.max(1, iters);
+  const flop = 2 * n * classes * dim;
   console.log(
-    `\nNMI (k-means, ${classes} clusters, ${km.iters} Lloyd iterations, ${blas() ? "BLAS" : "tfjs cpu"}): ` +
-      `${value.toFixed(4)} in ${seconds.toFixed(1)} s (seeding + first assignment ${seeding.toFixed(1)} s, ` +
-      `${perIter.toFixed(1)} s per iteration, so ${(seeding + 20 * perIter).toFixed(0)} s for faiss's 20)`,
+    `\nNMI (k-means, ${classes} clusters, ${iters} Lloyd iterations, ${blas() ? "BLAS" : "tfjs cpu"}): ` +
+      `${value.toFixed(4)}; seeding + first assignment ${seeding.toFixed(1)} s, ${mean.toFixed(1)} s per iteration ` +
+      `(${(flop / mean / 1e9).toFixed(1)} GFLOP/s), so ${(seeding + 20 * mean).toFixed(0)} s for faiss's 20; ` +
+      `load average ${load()}`,
   );
-  summary.nmi = { value, seconds, seeding, perIter, iters: km.iters };
+  summary.nmi = { value, seeding, perIter, iters };
 }
 console.log(JSON.stringify(summary));

@@ -1,38 +1,35 @@
 /**
- * k-means (core/kmeans.ts) as divide-and-conquer re-clusters: N points of L2-normalised
- * D-dim features into K clusters, a fixed number of Lloyd iterations. The nearest-centroid
- * search runs on each tfjs backend (`engine: backend` on cpu, wasm, and webgpu where Deno exposes
- * an adapter) and on the native BLAS engine (`engine: native`, what `auto` picks on a CPU).
+ * k-means (core/kmeans.ts) at the size of a divide-and-conquer re-clustering: N = 60,000
+ * L2-normalised D-dim features (D = 512, and 2,048 for ResNet-50's pooled features) into K = 8
+ * and 32 clusters, per engine: the BLAS sgemm (`native`, what `auto` picks on a CPU) and the tfjs
+ * backends cpu, wasm, and webgpu where Deno has an adapter.
  *
- * The default run is small (N = 6,000, D = 512, K = 8 and 32, 5 iterations), so that it
- * finishes in seconds. The sizes of a real re-clustering (N = 60,000, D = 512 and 2,048,
- * K = 8 and 32; 2,048 is ResNet-50's pooled feature) take minutes on a CPU backend:
+ * Each timing is one Lloyd iteration — the nearest-centroid search (a chunked N × K × D product
+ * and arg-min) plus the float64 centroid update — so an iteration count is not needed to keep
+ * the bench short: a full run is k-means++ seeding plus `iters` of these (the `seeding` group
+ * times the seeding, on BLAS where present). After each entry a line gives the per-iteration time and the
+ * GFLOP/s of the search (2·N·K·D flops over the iteration's seconds).
  *
  * ```sh
- * deno task bench bench/kmeans_bench.ts                                  # small
- * DML_BENCH_KMEANS=full deno task bench bench/kmeans_bench.ts            # N = 60,000
- * DML_BENCH_KMEANS=full DML_BENCH_BACKENDS=native,wasm deno task bench bench/kmeans_bench.ts
+ * deno task bench bench/kmeans_bench.ts                                 # native, wasm, cpu (~2 min)
+ * DML_BENCH_BACKENDS=native,wasm deno task bench bench/kmeans_bench.ts  # pick engines
  * DML_BENCH_BACKENDS=webgpu deno task bench bench/kmeans_bench.ts       # also on a software adapter
+ * DML_BENCH_KMEANS_N=6000 deno task bench bench/kmeans_bench.ts         # a quick, smaller run
  * ```
- *
- * Each timing is one `kmeans` call (k-means++ seeding + `ITERS` iterations, tol 0 so every
- * iteration runs), after one warm-up call that compiles the kernels.
  */
 import { Rng } from "../core/rng.ts";
 import { isSoftwareAdapter, useBackend, webgpuAdapter } from "../core/backend.ts";
-import { kmeans } from "../core/kmeans.ts";
+import { kmeansPlusPlus, nearest, updateCentroids } from "../core/kmeans.ts";
 
-const full = Deno.env.get("DML_BENCH_KMEANS") === "full";
-const N = full ? 60_000 : 6_000;
-const DIMS = full ? [512, 2048] : [512];
+const N = Number(Deno.env.get("DML_BENCH_KMEANS_N") ?? 60_000);
+const DIMS = [512, 2048];
 const KS = [8, 32];
-const ITERS = 5;
 
 /** `native`: the BLAS engine (on the cpu backend); the others: the tfjs backend of that name. */
 type Engine = "native" | "cpu" | "wasm" | "webgpu";
 const wanted = Deno.env.get("DML_BENCH_BACKENDS")?.split(",") as Engine[] | undefined;
-const engines: Engine[] = wanted ?? ["native", "cpu", "wasm"];
-// A software adapter (lavapipe) takes ~15 s for the small size: only when asked for by name.
+const engines: Engine[] = wanted ?? ["native", "wasm", "cpu"];
+// A software adapter (lavapipe) is slower than the CPU engines: only when asked for by name.
 const adapter = await webgpuAdapter();
 if (!wanted && adapter && !isSoftwareAdapter(adapter)) engines.push("webgpu");
 
@@ -61,29 +58,65 @@ const dataOf = (dim: number) => {
   return data.get(dim)!;
 };
 
+/** The k-means++ centres of each (dim, K), computed once on BLAS, so every engine iterates from the same start. */
+const starts = new Map<string, Float32Array>();
+async function startOf(dim: number, k: number): Promise<Float32Array> {
+  const key = `${dim}/${k}`;
+  if (!starts.has(key)) starts.set(key, await kmeansPlusPlus(dataOf(dim), N, dim, k, new Rng(0), "auto"));
+  return starts.get(key)!;
+}
+
+/** Runs per entry: a warm-up (kernel compilation) and the measured ones; the slow engines get fewer. */
+const runsOf = (engine: Engine) => (engine === "cpu" || engine === "webgpu" ? 2 : 4);
+
 for (const dim of DIMS) {
   for (const k of KS) {
+    const group = `N=${N} D=${dim} K=${k}`;
     for (const engine of engines) {
       const backend = engine === "native" ? "cpu" : engine;
-      const opts = { seed: 0, tol: 0, engine: engine === "native" ? "native" as const : "backend" as const };
+      const knnEngine = engine === "native" ? "native" as const : "backend" as const;
+      const runs = runsOf(engine);
+      const seconds: number[] = [];
       Deno.bench({
-        name: `kmeans N=${N} D=${dim} K=${k} ${ITERS} iters (${engine})`,
-        group: `N=${N} D=${dim} K=${k}`,
+        name: `Lloyd iteration ${group} (${engine})`,
+        group,
         baseline: engine === "native",
-        // Each call runs for a second to a minute: a few samples are enough (the warm-up is below).
-        n: full ? 1 : 3,
-        warmup: 0,
+        n: runs,
+        warmup: 1,
         async fn(t) {
           await useBackend(backend);
           const x = dataOf(dim);
-          await kmeans(x, N, dim, k, { ...opts, iters: 1 }); // warm-up: kernel compilation
+          const centroids = (await startOf(dim, k)).slice();
           t.start();
-          const r = await kmeans(x, N, dim, k, { ...opts, iters: ITERS });
+          const start = performance.now();
+          const { assignments, dist2 } = await nearest(x, N, dim, centroids, k, knnEngine);
+          updateCentroids(x, N, dim, k, assignments, dist2, centroids);
+          seconds.push((performance.now() - start) / 1000);
           t.end();
-          if (r.iters !== ITERS) throw new Error(`kmeans stopped after ${r.iters} of ${ITERS} iterations`);
           await useBackend("cpu");
+          if (seconds.length === runs + 1) {
+            const best = Math.min(...seconds.slice(1));
+            console.log(
+              `  ${group} ${engine}: ${(best * 1000).toFixed(0)} ms per iteration, ` +
+                `${((2 * N * k * dim) / best / 1e9).toPrecision(2)} GFLOP/s (best of ${runs})`,
+            );
+          }
         },
       });
     }
+  }
+}
+
+for (const dim of DIMS) {
+  for (const k of KS) {
+    Deno.bench({
+      name: `k-means++ seeding N=${N} D=${dim} K=${k} (auto engine)`,
+      group: "seeding",
+      n: 2,
+      warmup: 0,
+      async fn() {
+        await kmeansPlusPlus(dataOf(dim), N, dim, k, new Rng(1), "auto");
+      },
+    });
   }
 }

@@ -1,7 +1,7 @@
 /**
  * Cross-batch memory kernels at the papers' sizes: M = 8192 (XBM default) and 55,000 (XBM's SOP
- * set-up), D = 128 and 512, B = 64, on the CPU backends (cpu, wasm) and on WebGPU where Deno
- * exposes an adapter.
+ * set-up), D = 128 and 512, B = 64, on the CPU backends (cpu, wasm, blas) and on WebGPU where Deno
+ * exposes a hardware adapter (a software one by name: DML_BENCH_BACKENDS=webgpu).
  *
  * - `xbm update`: enqueue one batch into a full ring buffer (moves the M×D store once: 8·M·D bytes).
  * - `xbn update`: re-standardise the whole memory to the batch's moments, write it back, enqueue
@@ -19,14 +19,15 @@
 import { tf } from "../core/tf.ts";
 import type { Tensor1D, Tensor2D } from "@tensorflow/tfjs-core";
 import { Rng } from "../core/rng.ts";
-import { useBackend, webgpuAdapter } from "../core/backend.ts";
+import { isSoftwareAdapter, useBackend, webgpuAdapter } from "../core/backend.ts";
+import { blas } from "../core/blas.ts";
 import { RingBuffer } from "../core/ring_buffer.ts";
 import type { Loss, Memory } from "../core/types.ts";
 import { CrossBatchMemory } from "../plugins/xbm/mod.ts";
 import { CrossBatchNorm } from "../plugins/xbn/mod.ts";
 import { ContrastiveLoss } from "../plugins/losses/contrastive.ts";
 
-type BenchBackend = "cpu" | "wasm" | "webgpu";
+type BenchBackend = "cpu" | "wasm" | "blas" | "webgpu";
 const B = 64;
 const SIZES = [8192, 55000];
 const DIMS = [128, 512];
@@ -34,7 +35,13 @@ const DIMS = [128, 512];
 const env = Deno.env.get("DML_BENCH_BACKENDS");
 const backends: BenchBackend[] = env
   ? env.split(",").map((s) => s.trim() as BenchBackend)
-  : ["cpu", "wasm", ...(await webgpuAdapter() ? ["webgpu" as const] : [])];
+  : ["cpu", "wasm", ...(blas() ? ["blas" as const] : []), ...(await hardwareWebgpu() ? ["webgpu" as const] : [])];
+
+/** A hardware adapter; a software one (lavapipe) takes minutes at M = 55,000: only by name (DML_BENCH_BACKENDS). */
+async function hardwareWebgpu(): Promise<boolean> {
+  const adapter = await webgpuAdapter();
+  return adapter !== null && !isSoftwareAdapter(adapter);
+}
 
 /** A memory whose ring is already full of random unit vectors, without running M / B updates. */
 function fullMemory(kind: "xbm" | "xbn", m: number, d: number, rng: Rng): Memory {
@@ -72,6 +79,8 @@ function report(name: string, ms: number, amount: number, unit: "GB/s" | "GFLOP/
 
 for (const backend of backends) {
   for (const m of SIZES) {
+    // tfjs cpu needs minutes at M = 55,000 (0.3 GFLOP/s): only when asked for by name.
+    if (backend === "cpu" && m > 8192 && !env) continue;
     for (const d of DIMS) {
       const group = `M=${m} D=${d} B=${B}`;
       for (const kind of ["xbm", "xbn"] as const) {

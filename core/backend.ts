@@ -1,6 +1,7 @@
 /**
  * Backend choice: `auto` prefers a WebGPU adapter, else the fastest CPU backend that has the
- * run's kernels; `webgpu`, `wasm` and `cpu` force one. Says which it picked and why.
+ * run's kernels (blas, then wasm, then cpu); `webgpu`, `blas`, `wasm` and `cpu` force one. Says
+ * which it picked and why.
  *
  * ```ts
  * const { backend, reason } = await useBackend("auto");
@@ -8,9 +9,11 @@
  */
 import { tf } from "./tf.ts";
 import { DmlError } from "./errors.ts";
+import { blas, whyNoBlas } from "./blas.ts";
+import { registerBlasBackend } from "./blas_backend.ts";
 
-export type BackendName = "auto" | "webgpu" | "wasm" | "cpu";
-export const BACKENDS: readonly BackendName[] = ["auto", "webgpu", "wasm", "cpu"];
+export type BackendName = "auto" | "webgpu" | "wasm" | "cpu" | "blas";
+export const BACKENDS: readonly BackendName[] = ["auto", "webgpu", "wasm", "cpu", "blas"];
 
 export interface BackendChoice {
   backend: Exclude<BackendName, "auto">;
@@ -73,7 +76,14 @@ export async function useBackend(want: BackendName, opts: { needs?: string[] } =
     await set("webgpu");
     return { backend: "webgpu", reason: "forced by the recipe", adapter };
   }
-  if (want === "wasm" || want === "cpu") {
+  if (want === "blas" && !registerBlasBackend()) {
+    throw new DmlError(
+      `train.backend: blas is not available here (${whyNoBlas()}); available: ${
+        (await availableBackends()).join(", ")
+      }`,
+    );
+  }
+  if (want === "wasm" || want === "cpu" || want === "blas") {
     await set(want);
     return { backend: want, reason: "forced by the recipe" };
   }
@@ -82,20 +92,30 @@ export async function useBackend(want: BackendName, opts: { needs?: string[] } =
     return { backend: "webgpu", reason: `a WebGPU adapter is present (${adapter})`, adapter };
   }
   const noGpu = adapter ? `the only WebGPU adapter is a software one (${adapter})` : "no WebGPU adapter";
+  if (registerBlasBackend()) {
+    await set("blas");
+    return {
+      backend: "blas",
+      reason: `${noGpu}; blas (tfjs cpu with ${
+        blas()!.name
+      } sgemm for matMul and convolutions) is the fastest CPU backend`,
+    };
+  }
+  const noBlas = `no BLAS (${whyNoBlas()})`;
   const missing = await missingWasmKernels(opts.needs ?? []);
   if (missing.length === 0) {
     await set("wasm");
     return {
       backend: "wasm",
-      reason: `${noGpu}; wasm (SIMD) is the fastest CPU backend with every kernel this run uses`,
+      reason: `${noGpu}; ${noBlas}; wasm (SIMD) is the fastest CPU backend with every kernel this run uses`,
     };
   }
   await set("cpu");
-  return { backend: "cpu", reason: `${noGpu}; wasm lacks ${missing.join(", ")}` };
+  return { backend: "cpu", reason: `${noGpu}; ${noBlas}; wasm lacks ${missing.join(", ")}` };
 }
 
 async function set(name: Exclude<BackendName, "auto">): Promise<void> {
-  if (name !== "cpu") await load(name);
+  if (name === "webgpu" || name === "wasm") await load(name);
   if (tf.getBackend() === name) return;
   const ok = await tf.setBackend(name);
   if (!ok) throw new DmlError(`train.backend: the ${name} backend failed to initialise`);
@@ -108,9 +128,10 @@ export async function missingWasmKernels(names: string[]): Promise<string[]> {
   return names.filter((k) => tf.getKernel(k, "wasm") === undefined);
 }
 
-/** Backends that can run here. */
+/** Backends that can run here, in the order `auto` prefers them on a hardware GPU. */
 export async function availableBackends(): Promise<string[]> {
-  const out = ["cpu", "wasm"];
+  const out = ["wasm", "cpu"];
+  if (registerBlasBackend()) out.unshift("blas");
   if (await webgpuAdapter()) out.unshift("webgpu");
   return out;
 }

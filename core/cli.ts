@@ -1,5 +1,5 @@
 /**
- * The command line: `train`, `eval`, `plugins`. Bad input of any kind ends as one line on
+ * The command line: `train`, `eval`, `report`, `plugins`. Bad input of any kind ends as one line on
  * stderr and exit code 2; nothing else prints a stack trace unless DML_DEBUG is set.
  *
  * ```ts
@@ -16,7 +16,8 @@ import type { OptionSpec } from "./options.ts";
 const USAGE = `usage:
   deno task train RECIPE [--set key.path=value]... [--resume RUN_DIR]
   deno task train --resume RUN_DIR
-  deno task eval --embeddings E.npy --labels L.npy [--gallery-embeddings G.npy --gallery-labels GL.npy] [--metric cosine|euclidean] [--k 1,2,4,8] [--no-nmi]
+  deno task eval --embeddings E.npy --labels L.npy [--gallery-embeddings G.npy --gallery-labels GL.npy] [--metric cosine|euclidean] [--k 1,2,4,8] [--no-nmi] [--f1] [--backend B] [--chunk ROWS] [--engine auto|backend|native]
+  deno task report RUN_DIR... [--out FILE]
   deno task plugins [KIND]`;
 
 /** Runs one command; returns the process exit code. */
@@ -29,6 +30,11 @@ export async function main(args: string[], registry: Registry): Promise<number> 
       case "eval": {
         const { evalCommand } = await import("./commands/eval.ts");
         await evalCommand(rest, registry);
+        return 0;
+      }
+      case "report": {
+        const { reportCommand } = await import("./commands/report.ts");
+        await reportCommand(rest);
         return 0;
       }
       case "plugins":
@@ -96,7 +102,7 @@ export function describePlugins(registry: Registry, kind?: string): string {
   let last = "";
   for (const def of registry.list()) {
     if (kind && def.kind !== kind) continue;
-    if (def.kind !== last) lines.push(`\n${def.kind}s`), last = def.kind;
+    if (def.kind !== last) lines.push(`\n${plural(def.kind)}`), last = def.kind;
     lines.push(`  ${def.name} — ${def.doc}`);
     for (const [k, spec] of Object.entries(def.options)) lines.push(`      ${k}: ${describeOption(spec)}`);
   }
@@ -108,4 +114,11 @@ function describeOption(s: OptionSpec): string {
   const d = s.default === undefined ? "required" : `default ${JSON.stringify(s.default)}`;
   const extra = s.type === "string" && s.choices ? ` (${s.choices.join(" | ")})` : "";
   return `${s.type}${extra}, ${d}${s.doc ? ` — ${s.doc}` : ""}`;
+}
+
+/** "memory" -> "memories", "loss" -> "losses", "backbone" -> "backbones". */
+function plural(kind: string): string {
+  if (kind.endsWith("y")) return `${kind.slice(0, -1)}ies`;
+  if (kind.endsWith("s")) return `${kind}es`;
+  return `${kind}s`;
 }

@@ -14,6 +14,8 @@
  *   typed-array selection per row beats a dozen tfjs kernels); `native` runs a BLAS sgemm through
  *   FFI and the same selection, the fast CPU path. `auto` keeps a hardware WebGPU backend on the
  *   device and otherwise prefers `native` (a software adapter such as lavapipe is far slower).
+ * - One set on `native` (small k): the similarity matrix is symmetric, so only its upper triangle
+ *   of tiles is computed — half the flops — and each tile serves two blocks of rows.
  *
  * ```ts
  * const { indices, distances } = await knn(x, n, x, n, dim, 4, { metric: "cosine", excludeSelf: true });
@@ -25,7 +27,8 @@ import type { Tensor, Tensor2D } from "@tensorflow/tfjs-core";
 import { blas } from "./blas.ts";
 import { webgpuAdapter } from "./backend.ts";
 import { DmlError } from "./errors.ts";
-import { selectTopK, TopKScratch } from "./topk_select.ts";
+import { INSERTION_MAX_K, RunningTopK, selectTopK, TopKScratch } from "./topk_select.ts";
+import { ScoreArena, type ScoreScan } from "./score_scan.ts";
 
 export type KnnMetric = "cosine" | "euclidean" | "squared-euclidean";
 export const KNN_METRICS: readonly KnnMetric[] = ["cosine", "euclidean", "squared-euclidean"];
@@ -36,7 +39,10 @@ export interface KnnOptions {
   metric?: KnnMetric;
   /** Query row i is gallery row i, and never its own neighbour (one-set retrieval). */
   excludeSelf?: boolean;
-  /** Query rows per chunk; by default chunk × gallery stays near 2^24 scores (64 MB). */
+  /**
+   * Query rows per chunk; 0 or absent: chunk × gallery near 2^24 scores (64 MB). On the
+   * symmetric one-set path: rows (and columns) per tile, default {@link SYMMETRIC_TILE}.
+   */
   chunk?: number;
   /** Default auto. */
   engine?: KnnEngine;
@@ -45,6 +51,11 @@ export interface KnnOptions {
    * back. Default: on WebGPU only, where reading back costs a transfer.
    */
   deviceTopK?: boolean;
+  /**
+   * One set (`excludeSelf`, the query array is the gallery array) on the native engine with
+   * k <= {@link INSERTION_MAX_K}: compute only the upper triangle of the symmetric product. Default true.
+   */
+  symmetric?: boolean;
   /** When given, the result has {@link KnnResult.firstRelevantRank} for these labels. */
   labels?: { query: Int32Array; gallery: Int32Array };
 }
@@ -64,10 +75,15 @@ export interface KnnResult {
   firstRelevantRank?: Int32Array;
   /** Seconds spent: in all, and in the similarity products (not measured apart when the top-k runs on the device). */
   seconds: { total: number; similarity?: number };
+  /** Floating-point operations of the similarity products actually run (2 per multiply-add). */
+  similarityFlops: number;
 }
 
 /** Scores per chunk when no chunk size is given. */
 export const DEFAULT_CHUNK_SCORES = 1 << 24;
+
+/** Rows and columns of a tile on the symmetric path: 4 MB of scores, which stay in the L3 cache. */
+export const SYMMETRIC_TILE = 1024;
 
 /** The k nearest gallery rows of each query row (row-major float32 [nq, dim] and [ng, dim]). */
 export async function knn(
@@ -90,7 +106,8 @@ export async function knn(
   if (!Number.isInteger(k) || k < 1 || k > available) {
     throw new DmlError(`knn: k must be an integer in 1..${available} (the gallery size), got ${k}`);
   }
-  const chunk = Math.max(1, Math.min(nq, opts.chunk ?? Math.max(1, Math.floor(DEFAULT_CHUNK_SCORES / ng))));
+  const given = opts.chunk !== undefined && opts.chunk > 0 ? opts.chunk : undefined;
+  const chunk = Math.max(1, Math.min(nq, given ?? Math.floor(DEFAULT_CHUNK_SCORES / ng)));
   const engine = await resolveEngine(opts.engine);
 
   let q = query, g = gallery;
@@ -108,13 +125,25 @@ export async function knn(
   const problem = { q, nq, g, ng, dim, k, metric, excludeSelf, chunk, indices, scores, labels, firstRelevantRank };
   const start = performance.now();
   const onDevice = opts.deviceTopK ?? tf.getBackend() === "webgpu";
-  const similarity = engine === "native"
-    ? await nativeKnn(problem)
-    : onDevice
-    ? (await deviceKnn(problem), undefined)
-    : await tfjsProductKnn(problem);
+  const symmetric = engine === "native" && (opts.symmetric ?? true) && excludeSelf && q === g &&
+    k <= INSERTION_MAX_K;
+  let flops = 2 * nq * ng * dim;
+  let similarity: number | undefined;
+  if (symmetric) {
+    ({ seconds: similarity, flops } = symmetricKnn(problem, given ?? SYMMETRIC_TILE));
+  } else if (engine === "native") similarity = await nativeKnn(problem);
+  else if (onDevice) await deviceKnn(problem);
+  else similarity = await tfjsProductKnn(problem);
   const seconds = { total: (performance.now() - start) / 1000, similarity };
-  return { indices, distances: scoresToDistances(scores, metric), k, engine, firstRelevantRank, seconds };
+  return {
+    indices,
+    distances: scoresToDistances(scores, metric),
+    k,
+    engine,
+    firstRelevantRank,
+    seconds,
+    similarityFlops: flops,
+  };
 }
 
 interface Problem {
@@ -201,10 +230,12 @@ function scoresToDistances(scores: Float32Array, metric: KnnMetric): Float32Arra
 async function hostSelectKnn(
   p: Problem,
   product: (start: number, rows: number) => Float32Array | Promise<Float32Array>,
+  lists: { worst?: Float32Array; scan?: ScoreScan } = {},
 ): Promise<number> {
   const euclid = p.metric !== "cosine";
   const qq = euclid ? squaredNorms(p.q, p.nq, p.dim) : null;
   const gg = euclid ? squaredNorms(p.g, p.ng, p.dim) : null;
+  const top = p.k <= INSERTION_MAX_K ? new RunningTopK(p.nq, p.k, p.indices, p.scores, lists) : null;
   const scratch = new TopKScratch(p.ng);
   const members = p.labels ? galleryByLabel(p.labels.gallery) : null;
   let productMs = 0;
@@ -221,24 +252,140 @@ async function hostSelectKnn(
         for (let j = 0; j < p.ng; j++) buf[off + j] = 2 * buf[off + j] - a - gg![j];
       }
       const skip = p.excludeSelf ? start + r : -1;
-      selectTopK(buf, off, p.ng, skip, p.k, p.indices, p.scores, (start + r) * p.k, scratch);
+      const out = (start + r) * p.k;
+      if (top) top.scanRow(start + r, buf, off, p.ng, 0, skip);
+      else selectTopK(buf, off, p.ng, skip, p.k, p.indices, p.scores, out, scratch);
       if (members) {
-        const list = members.get(p.labels!.query[start + r]);
-        p.firstRelevantRank![start + r] = list ? rankOfFirst(buf, off, p.ng, skip, list) : 0;
+        const y = p.labels!.query[start + r];
+        // Usually a same-label item is in the list already, and its place is the rank; only the
+        // other queries need a second scan of their row.
+        let rank = 0;
+        for (let t = 0; t < p.k && rank === 0; t++) if (p.labels!.gallery[p.indices[out + t]] === y) rank = t + 1;
+        const list = members.get(y);
+        p.firstRelevantRank![start + r] = rank > 0 ? rank : list ? rankOfFirst(buf, off, p.ng, skip, list) : 0;
       }
     }
   }
   return productMs / 1000;
 }
 
+/**
+ * One set on BLAS, using that the score matrix is symmetric: only tiles (I, J) with J >= I are
+ * computed. Tile (I, J) gives the rows of block I their columns J, and, read down its columns,
+ * the rows of block J their columns I. With I outer and J inner, every row still receives its
+ * column blocks in ascending order, so the running lists keep the lower-index tie rule.
+ *
+ * A query whose list holds no same-label item gets the rank of its first one (for Recall@K past
+ * the list) from its full row, recomputed afterwards: such rows are few once the list reaches R.
+ */
+function symmetricKnn(p: Problem, tile: number): { seconds: number; flops: number } {
+  const lib = blas()!;
+  const { g, ng: n, dim, k } = p;
+  const b = Math.max(1, Math.min(n, tile));
+  const norms = p.metric !== "cosine" ? squaredNorms(g, n, dim) : null;
+  // The tile and the rows' thresholds in WebAssembly memory, for the SIMD scans.
+  const arena = ScoreArena.create([b * b, n]);
+  const [buf, worst] = arena.arrays;
+  const top = new RunningTopK(n, k, p.indices, p.scores, { worst, scan: arena.scan });
+  let ms = 0, flops = 0;
+  for (let i0 = 0; i0 < n; i0 += b) {
+    const bi = Math.min(b, n - i0);
+    for (let j0 = i0; j0 < n; j0 += b) {
+      const bj = Math.min(b, n - j0);
+      const t0 = performance.now();
+      lib.gemmNT(g.subarray(i0 * dim, (i0 + bi) * dim), bi, g.subarray(j0 * dim, (j0 + bj) * dim), bj, dim, buf);
+      ms += performance.now() - t0;
+      flops += 2 * bi * bj * dim;
+      if (norms) toMinusSquaredDistance(buf, bi, bj, norms, i0, j0);
+      for (let i = 0; i < bi; i++) top.scanRow(i0 + i, buf, i * bj, bj, j0, i0 + i);
+      if (j0 > i0) { for (let i = 0; i < bi; i++) top.scanColumn(j0, bj, buf, i * bj, i0 + i); }
+    }
+  }
+  if (p.labels) {
+    const members = galleryByLabel(p.labels.gallery);
+    const missed = rowsWithoutRelevant(p, members);
+    const rank = fullRowRanks(p, missed, members, norms);
+    ms += rank.seconds * 1000;
+    flops += rank.flops;
+  }
+  return { seconds: ms / 1000, flops };
+}
+
+/** Tile of dot products -> minus squared distances (larger is nearer), in place. */
+function toMinusSquaredDistance(
+  buf: Float32Array,
+  rows: number,
+  cols: number,
+  norms: Float32Array,
+  r0: number,
+  c0: number,
+): void {
+  for (let i = 0; i < rows; i++) {
+    const a = norms[r0 + i], off = i * cols;
+    for (let j = 0; j < cols; j++) buf[off + j] = 2 * buf[off + j] - a - norms[c0 + j];
+  }
+}
+
+/**
+ * Fills firstRelevantRank from the lists; returns the queries whose list has no same-label item
+ * although the gallery has one (other than the query itself).
+ */
+function rowsWithoutRelevant(p: Problem, members: Map<number, Int32Array>): number[] {
+  const missed: number[] = [];
+  for (let i = 0; i < p.nq; i++) {
+    const y = p.labels!.query[i];
+    let rank = 0;
+    for (let t = 0; t < p.k && rank === 0; t++) if (p.labels!.gallery[p.indices[i * p.k + t]] === y) rank = t + 1;
+    p.firstRelevantRank![i] = rank;
+    const others = (members.get(y)?.length ?? 0) - (p.excludeSelf && p.labels!.gallery[i] === y ? 1 : 0);
+    if (rank === 0 && others > 0) missed.push(i);
+  }
+  return missed;
+}
+
+/**
+ * The rank of the first same-label item of each `missed` query, from its full row of scores
+ * (recomputed in chunks; 0 if it has no such item). Its list showed none, so it is at least k + 1
+ * even where the recomputed row differs from the tiles in the last bit.
+ */
+function fullRowRanks(
+  p: Problem,
+  missed: number[],
+  members: Map<number, Int32Array>,
+  norms: Float32Array | null,
+): { seconds: number; flops: number } {
+  const lib = blas()!;
+  const rows = Math.max(1, Math.min(missed.length, Math.floor(DEFAULT_CHUNK_SCORES / p.ng)));
+  const q = new Float32Array(rows * p.dim), buf = new Float32Array(rows * p.ng);
+  let ms = 0, flops = 0;
+  for (let s = 0; s < missed.length; s += rows) {
+    const batch = missed.slice(s, s + rows);
+    batch.forEach((i, r) => q.set(p.q.subarray(i * p.dim, (i + 1) * p.dim), r * p.dim));
+    const t0 = performance.now();
+    lib.gemmNT(q.subarray(0, batch.length * p.dim), batch.length, p.g, p.ng, p.dim, buf);
+    ms += performance.now() - t0;
+    flops += 2 * batch.length * p.ng * p.dim;
+    batch.forEach((i, r) => {
+      const off = r * p.ng;
+      if (norms) { for (let j = 0; j < p.ng; j++) buf[off + j] = 2 * buf[off + j] - norms[i] - norms[j]; }
+      const rank = rankOfFirst(buf, off, p.ng, p.excludeSelf ? i : -1, members.get(p.labels!.query[i])!);
+      p.firstRelevantRank![i] = Math.max(rank, p.k + 1);
+    });
+  }
+  return { seconds: ms / 1000, flops };
+}
+
 /** BLAS sgemm per chunk into one reused buffer. */
 function nativeKnn(p: Problem): Promise<number> {
   const lib = blas()!;
-  const buf = new Float32Array(p.chunk * p.ng);
-  return hostSelectKnn(p, (start, rows) => {
+  // The chunk and the rows' thresholds in WebAssembly memory, for the SIMD scans.
+  const arena = ScoreArena.create([p.chunk * p.ng, p.nq]);
+  const [buf, worst] = arena.arrays;
+  const product = (start: number, rows: number) => {
     lib.gemmNT(p.q.subarray(start * p.dim, (start + rows) * p.dim), rows, p.g, p.ng, p.dim, buf);
     return buf;
-  });
+  };
+  return hostSelectKnn(p, product, { worst, scan: arena.scan });
 }
 
 /**

@@ -105,6 +105,12 @@ async function readWithExtends(path: string, chain: string[]): Promise<RawRecipe
     throw new DmlError(`${path}: extends cycle: ${[...chain, abs].map(shortPath).join(" -> ")}`);
   }
   const doc = await readYaml(path);
+  // A plugin path is relative to the file that names it, so a recipe extending another keeps working.
+  if (Array.isArray(doc.plugins)) {
+    doc.plugins = doc.plugins.map((
+      p,
+    ) => (typeof p === "string" && !p.startsWith("/") ? normalize(`${dirname(abs)}/${p}`) : p));
+  }
   const ext = doc.extends;
   delete doc.extends;
   if (ext === undefined) return doc;
@@ -150,7 +156,8 @@ export function mergeRecipe(parent: RawRecipe, child: RawRecipe): RawRecipe {
   const out: RawRecipe = structuredClone(parent);
   for (const [k, v] of Object.entries(child)) {
     const p = out[k];
-    if (isMap(p) && isMap(v) && (v.use === undefined || v.use === p.use)) out[k] = mergeRecipe(p, v);
+    if (k === "plugins" && Array.isArray(p) && Array.isArray(v)) out[k] = [...new Set([...p, ...v])];
+    else if (isMap(p) && isMap(v) && (v.use === undefined || v.use === p.use)) out[k] = mergeRecipe(p, v);
     else out[k] = structuredClone(v);
   }
   return out;

@@ -13,7 +13,7 @@
  * const ring = new RingBuffer(8192, 128);
  * const slots = ring.enqueue(e, y);       // Int32Array: where each row of e went
  * const ref = ring.reference(slots);      // { e: [count, 128], y: [count], selfIndex: slots }
- * const saved = ring.state();             // plain data for a checkpoint
+ * const saved = await ring.state();             // plain data for a checkpoint
  * ```
  */
 import { tf } from "./tf.ts";
@@ -39,6 +39,8 @@ export class RingBuffer {
   count = 0;
   /** Refuses batches with NaN or Infinity. */
   readonly guard: FiniteGuard;
+  /** The train-split row each slot came from, -1 where unknown (host side; reports only, not checkpointed). */
+  readonly items: Int32Array;
   private feats: Variable;
   private labels: Variable;
 
@@ -53,19 +55,24 @@ export class RingBuffer {
     this.guard = new FiniteGuard(what);
     this.feats = tf.variable(tf.zeros([size, dim], "float32"), false);
     this.labels = tf.variable(tf.zeros([size], "int32"), false);
+    this.items = new Int32Array(size).fill(-1);
   }
 
   /**
    * Writes the batch `e` [B, dim], `y` [B] over the oldest entries and returns the slot of each
    * row. A batch holding NaN or Infinity is refused and nothing is written (see {@link FiniteGuard}).
-   * `ok` is the caller's verdict on the same batch from `guard.check(e)`, when it already asked.
+   * `ok` is the caller's verdict on the same batch from `guard.check(e)`, when it already asked;
+   * `items`, the batch's rows in the train split, for {@link RingBuffer.items}.
    */
-  enqueue(e: Tensor2D, y: Tensor1D, ok?: Tensor | null): Int32Array {
+  enqueue(e: Tensor2D, y: Tensor1D, ok?: Tensor | null, items?: Int32Array): Int32Array {
     const b = e.shape[0];
     this.checkBatch(e, y);
     const verdict = ok === undefined ? this.guard.check(e) : ok;
     const slots = new Int32Array(b);
-    for (let i = 0; i < b; i++) slots[i] = (this.ptr + i) % this.size;
+    for (let i = 0; i < b; i++) {
+      slots[i] = (this.ptr + i) % this.size;
+      this.items[slots[i]] = items?.[i] ?? -1;
+    }
     tf.tidy(() => {
       let rows: Tensor = e, ys: Tensor = tf.cast(y, "int32");
       if (verdict) {
@@ -90,6 +97,13 @@ export class RingBuffer {
       e: tf.slice(this.feats, [0, 0], [this.count, this.dim]) as Tensor2D,
       y: tf.slice(this.labels, [0], [this.count]) as Tensor1D,
     }));
+  }
+
+  /** The filled embeddings (the caller owns them) and the train row of each, or null while empty. */
+  stored(): { e: Tensor2D; items: Int32Array } | null {
+    if (this.count === 0) return null;
+    const e = tf.slice(this.feats, [0, 0], [this.count, this.dim]) as Tensor2D;
+    return { e, items: this.items.slice(0, this.count) };
   }
 
   /**
@@ -120,7 +134,7 @@ export class RingBuffer {
   }
 
   /** Plain data for a checkpoint (the filled rows, the write pointer and the count). */
-  state(): RingState {
+  async state(): Promise<RingState> {
     const v = this.view();
     const out: RingState = {
       size: this.size,
@@ -128,8 +142,8 @@ export class RingBuffer {
       ptr: this.ptr,
       count: this.count,
       // Copies: a backend may hand out views of its own buffers.
-      feats: v ? new Float32Array(v.e.dataSync()) : new Float32Array(0),
-      labels: v ? new Int32Array(v.y.dataSync()) : new Int32Array(0),
+      feats: v ? new Float32Array(await v.e.data()) : new Float32Array(0),
+      labels: v ? new Int32Array(await v.y.data()) : new Int32Array(0),
     };
     if (v) tf.dispose([v.e, v.y]);
     return out;
@@ -159,6 +173,7 @@ export class RingBuffer {
     });
     this.ptr = r.ptr;
     this.count = r.count;
+    this.items.fill(-1);
   }
 
   /** Frees the two variables. */

@@ -8,12 +8,15 @@
  *
  * Per step, inside one gradient tape: embed the batch; let the memory adapt and enqueue (before
  * the loss, as the official XBM code does, unless it asks for after the step); add the batch loss
- * and the weighted memory loss; clip; step the optimizer. The loss is read back only every
- * `train.logEvery` steps, so a GPU is not stalled each step.
+ * and the weighted memory loss; clip; step the optimizer. The loss (and, with a memory, its batch
+ * and memory parts) is read back only every `train.logEvery` steps, so a GPU is not stalled each step.
+ *
+ * The run folder also gets `run.json` and `report.html` (rewritten after each evaluation); see
+ * report/reporter.ts.
  */
 import { tf } from "./tf.ts";
 import type { Scalar, Tensor, Tensor1D, Tensor2D, Variable } from "@tensorflow/tfjs-core";
-import type { Dataset, Split, State, TrainContext } from "./types.ts";
+import type { Dataset, State, TrainContext } from "./types.ts";
 import type { Registry } from "./registry.ts";
 import { type Recipe, recipeToYaml } from "./recipe.ts";
 import { assemble, type Components } from "./assemble.ts";
@@ -26,6 +29,8 @@ import { Rng } from "./rng.ts";
 import { RunFolder } from "./run_folder.ts";
 import { embedSplit, rawPixels } from "./embed.ts";
 import { loadAhead } from "./prefetch.ts";
+import { RunReporter } from "./report/reporter.ts";
+import type { EvalEmbeddings } from "./report/collect.ts";
 
 export interface TrainOptions {
   /** Continue the run in this folder from its last checkpoint. */
@@ -105,13 +110,16 @@ export async function train(recipe: Recipe, registry: Registry, opts: TrainOptio
     log: (r) => folder.append({ ...r, step: ctx.step, epoch: ctx.epoch }),
     say,
   };
+  const reporter = await RunReporter.start(folder.dir, recipe, backend, step, ctx);
   const hooks = async (name: "onTrainStart" | "onEpochStart" | "afterStep" | "onEpochEnd") => {
     for (const [, h] of c.ordered) if (h[name]) await h[name]!(ctx);
   };
-  const evaluate = async (): Promise<Record<string, number>> => {
-    const m = await evaluateSplits(c, t.evalBatch);
+  // The page after the last evaluation is written once, when training ends.
+  const evaluate = async (last: boolean): Promise<Record<string, number>> => {
+    const m = await evaluateSplits(c, t.evalBatch, (seen) => reporter.seen = seen);
     folder.append({ type: "eval", epoch: ctx.epoch, step: ctx.step, ...m });
     say(`eval epoch ${ctx.epoch} step ${ctx.step}: ${formatMetrics(m)}`);
+    if (!last) await reporter.evaluated();
     return m;
   };
 
@@ -122,25 +130,29 @@ export async function train(recipe: Recipe, registry: Registry, opts: TrainOptio
   }
 
   const losses: number[] = [];
-  let pending: Scalar[] = [];
+  let pending: StepLoss[] = [];
   let windowStart = performance.now(), windowImages = 0;
   let metrics: Record<string, number> = {};
   let lr = c.optimizer.lr;
-  const flush = () => {
+  const flush = async () => {
     if (pending.length === 0) return;
-    // The one read-back per logging window.
-    const sum = tf.tidy(() => tf.addN(pending));
-    const mean = sum.dataSync()[0] / pending.length;
-    sum.dispose();
-    pending.forEach((p) => p.dispose());
+    // The one read-back per logging window (async: a GPU backend cannot read synchronously).
+    const names = Object.keys(pending[0].parts);
+    const series = [pending.map((p) => p.loss), ...names.map((k) => pending.map((p) => p.parts[k]))];
+    const sums = tf.tidy(() => series.map((xs) => tf.addN(xs)));
+    const means = (await Promise.all(sums.map((s) => s.data()))).map((v) => v[0] / pending.length);
+    tf.dispose(sums);
+    pending.forEach((p) => tf.dispose([p.loss, ...Object.values(p.parts)]));
+    const mean = means[0];
+    const parts = Object.fromEntries(names.map((k, i) => [k, means[i + 1]]));
     const secs = (performance.now() - windowStart) / 1000;
     const imagesPerSec = windowImages / Math.max(secs, 1e-9);
     if (!Number.isFinite(mean)) {
       throw new DmlError(`training diverged: loss is ${mean} at step ${step} (lower optimizer.lr or set train.clip)`);
     }
     losses.push(mean);
-    const terms = readTerms(c);
-    folder.append({ type: "step", step, epoch, loss: mean, lr, imagesPerSec, ...terms });
+    const terms = await readTerms(c);
+    folder.append({ type: "step", step, epoch, loss: mean, lr, imagesPerSec, ...parts, ...terms });
     progress.update(step, { loss: mean, imagesPerSec, lr, epoch });
     pending = [];
     windowStart = performance.now();
@@ -164,27 +176,35 @@ export async function train(recipe: Recipe, registry: Registry, opts: TrainOptio
       windowImages += indices.length;
       step++;
       ctx.step = step;
-      if (step % t.logEvery === 0) flush();
+      if (step % t.logEvery === 0) await flush();
       await hooks("afterStep");
     }
-    flush();
+    await flush();
     await hooks("onEpochEnd");
+    await reporter.epochEnd(c, step);
     const last = epoch + 1 >= t.epochs || step >= stopAt;
     const every = recipe.eval.every as number;
     if (last || (every > 0 && (epoch + 1) % every === 0)) {
       ctx.epoch = epoch + 1;
-      metrics = await evaluate();
+      metrics = await evaluate(last);
     }
     if (t.checkpoint) {
-      const state = snapshot(c, trainables, { epoch: epoch + 1, step, rng: trainRng.state(), recipe: yaml });
+      const state = await snapshot(c, trainables, { epoch: epoch + 1, step, rng: trainRng.state(), recipe: yaml });
       await folder.saveCheckpoint(epoch + 1, state, t.keepCheckpoints);
     }
   }
-  if (Object.keys(metrics).length === 0) metrics = await evaluate();
+  if (Object.keys(metrics).length === 0) metrics = await evaluate(true);
   progress.done();
   if (baselines) say(baselineTable(baselines, metrics));
+  await reporter.finish(c.data, step);
   await folder.close();
   return { runDir: folder.dir, backend, metrics, losses, steps: step, baselines };
+}
+
+/** A step's loss and, with a memory, its `loss.batch` and `loss.memory` parts; still on the device. */
+interface StepLoss {
+  loss: Scalar;
+  parts: Record<string, Scalar>;
 }
 
 /** One optimisation step on `loaded` (the batch, when loaded ahead; it is disposed); returns the loss, still on the device. */
@@ -198,20 +218,26 @@ function trainStep(
   lr: number,
   clip: number,
   loaded: Tensor | null = null,
-): Scalar {
+): StepLoss {
   const batchLabels = new Int32Array(indices.length);
   for (let i = 0; i < indices.length; i++) batchLabels[i] = labels[indices[i]];
   let detached: [Tensor2D, Tensor1D] | null = null;
+  const parts: Record<string, Scalar> = {};
   const loss = tf.tidy(() => {
     const y = tf.tensor1d(batchLabels, "int32");
     const { value, grads } = tf.variableGrads(() => {
       const x = loaded ?? c.data.train.batch(indices, { augment: true, rng });
       const e = c.backbone.embed(x, true);
       const memory = c.memory;
-      if (memory && memory.order !== "after-step") memory.update(e, y, step);
+      if (memory && memory.order !== "after-step") memory.update(e, y, step, indices);
       const ref = memory?.reference() ?? null;
       let total: Scalar = ref && !memory!.batchLoss ? tf.scalar(0) : c.loss.compute(e, y);
-      if (ref) total = tf.add(total, tf.mul(memory!.weight, c.loss.compute(e, y, ref)));
+      if (memory) {
+        const memoryLoss: Scalar = ref ? tf.mul(memory.weight, c.loss.compute(e, y, ref)) : tf.scalar(0);
+        parts["loss.batch"] = tf.keep(total);
+        parts["loss.memory"] = tf.keep(memoryLoss);
+        if (ref) total = tf.add(total, memoryLoss);
+      }
       if (memory?.order === "after-step") detached = [tf.keep(tf.clone(e)), tf.keep(tf.clone(y))];
       return total;
     }, trainables);
@@ -224,11 +250,11 @@ function trainStep(
   loaded?.dispose();
   if (detached) {
     const [e, y] = detached as [Tensor2D, Tensor1D];
-    c.memory!.update(e, y, step);
+    c.memory!.update(e, y, step, indices);
     e.dispose();
     y.dispose();
   }
-  return loss;
+  return { loss, parts };
 }
 
 /** Scales gradients so their joint L2 norm is at most `maxNorm`. */
@@ -238,18 +264,29 @@ export function clipByGlobalNorm(grads: Tensor[], maxNorm: number): Tensor[] {
   return grads.map((g) => tf.mul(g, scale));
 }
 
-function readTerms(c: Components): Record<string, number> {
+async function readTerms(c: Components): Promise<Record<string, number>> {
   const terms = c.loss.terms?.();
   if (!terms) return {};
-  return Object.fromEntries(Object.entries(terms).map(([k, v]) => [`loss.${k}`, v.dataSync()[0]]));
+  const entries = Object.entries(terms);
+  const values = await Promise.all(entries.map(([, v]) => v.data()));
+  return Object.fromEntries(entries.map(([k], i) => [`loss.${k}`, values[i][0]]));
 }
 
-/** The evaluator on the test split (one set) or on query vs gallery. */
-async function evaluateSplits(c: Components, batch: number): Promise<Record<string, number>> {
-  if (c.data.test) return await c.evaluator.evaluate(await embedSplit(c.data.test, c.backbone, c.loss, { batch }));
+/** The evaluator on the test split (one set) or on query vs gallery; `seen` gets the embeddings (for the report). */
+async function evaluateSplits(
+  c: Components,
+  batch: number,
+  seen?: (e: EvalEmbeddings) => void,
+): Promise<Record<string, number>> {
+  if (c.data.test) {
+    const query = await embedSplit(c.data.test, c.backbone, c.loss, { batch });
+    seen?.({ query });
+    return await c.evaluator.evaluate(query);
+  }
   if (c.data.query && c.data.gallery) {
     const q = await embedSplit(c.data.query, c.backbone, c.loss, { batch });
     const g = await embedSplit(c.data.gallery, c.backbone, c.loss, { batch });
+    seen?.({ query: q, gallery: g });
     return await c.evaluator.evaluate(q, g);
   }
   throw new DmlError("data: the dataset has neither a test split nor query and gallery splits to evaluate on");
@@ -261,10 +298,12 @@ async function runBaselines(
   folder: RunFolder,
   say: (s: string) => void,
 ): Promise<Record<string, Record<string, number>>> {
-  const test = c.data.test ?? c.data.query;
-  if (!test) return {};
-  const pixels: Split = await rawPixels(test, batch);
-  const raw = await c.evaluator.evaluate(pixels);
+  let raw: Record<string, number>;
+  if (c.data.test) raw = await c.evaluator.evaluate(await rawPixels(c.data.test, batch));
+  else if (c.data.query && c.data.gallery) {
+    // The same protocol as the trained network: queries against the gallery.
+    raw = await c.evaluator.evaluate(await rawPixels(c.data.query, batch), await rawPixels(c.data.gallery, batch));
+  } else return {};
   const untrained = await evaluateSplits(c, batch);
   folder.append({ type: "baseline", name: "raw-pixels", ...raw });
   folder.append({ type: "baseline", name: "untrained", ...untrained });
@@ -289,17 +328,19 @@ export function formatMetrics(m: Record<string, number>): string {
 }
 
 /** Everything a resumed run needs to continue exactly. */
-function snapshot(c: Components, trainables: Variable[], head: Record<string, State>): State {
-  const read = (vs: Variable[] | undefined) => (vs ?? []).map((v) => v.dataSync().slice() as Float32Array);
+async function snapshot(c: Components, trainables: Variable[], head: Record<string, State>): Promise<State> {
+  // Copies: a backend may hand out views of its own buffers.
+  const read = (vs: Variable[] | undefined) =>
+    Promise.all((vs ?? []).map(async (v) => (await v.data() as Float32Array).slice()));
   const hooks: Record<string, State> = {};
   for (const [name, h] of c.ordered) if (h.saveState) hooks[name] = h.saveState();
   return {
     ...head,
-    trainables: read(trainables),
-    backboneState: read(c.backbone.stateWeights),
-    lossState: read(c.loss.stateWeights),
-    optimizer: c.optimizer.state(),
-    memory: c.memory ? c.memory.state() : null,
+    trainables: await read(trainables),
+    backboneState: await read(c.backbone.stateWeights),
+    lossState: await read(c.loss.stateWeights),
+    optimizer: await c.optimizer.state(),
+    memory: c.memory ? await c.memory.state() : null,
     hooks,
   };
 }

@@ -56,8 +56,8 @@ export interface Loss {
 
 /** A cross-batch store of embeddings; never carries gradients. */
 export interface Memory {
-  /** Adapts (XBN) and enqueues, in the method's order. `e` is the batch's embedding. */
-  update(e: Tensor2D, y: Tensor1D, step: number): void;
+  /** Adapts (XBN) and enqueues, in the method's order. `e` is the batch's embedding; `items` its train-split rows. */
+  update(e: Tensor2D, y: Tensor1D, step: number, items?: Int32Array): void;
   /** The stored entries, or null while warming up or empty. */
   reference(): Reference | null;
   /** Weight of the loss against the memory. */
@@ -66,9 +66,15 @@ export interface Memory {
   readonly batchLoss: boolean;
   /** Whether `update` runs before the loss (official XBM) or after the optimizer step. */
   readonly order?: "before-loss" | "after-step";
-  state(): State;
+  /** Plain data for a checkpoint; async because a GPU backend reads back asynchronously. */
+  state(): Promise<State>;
   load(s: State): void;
   dispose?(): void;
+  /**
+   * The stored embeddings (the caller disposes them) and the train-split row each came from (-1:
+   * unknown, e.g. stored before a resume), for the drift report; null while empty.
+   */
+  stored?(): { e: Tensor2D; items: Int32Array } | null;
 }
 
 /** Embeddings of one split with their labels; row-major [n, dim]. */
@@ -121,7 +127,8 @@ export interface Optimizer {
   /** The learning rate the recipe gave; schedules scale it. */
   readonly lr: number;
   step(vars: Variable[], grads: Tensor[], lr: number): void;
-  state(): State;
+  /** Plain data for a checkpoint; async because a GPU backend reads back asynchronously. */
+  state(): Promise<State>;
   load(s: State): void;
 }
 

@@ -8,7 +8,8 @@
  */
 import { deepStrictEqual as assertEquals, ok as assert, rejects } from "node:assert/strict";
 import { tf } from "../core/tf.ts";
-import { knn, type KnnEngine } from "../core/knn.ts";
+import { knn, type KnnEngine, normalizeRows } from "../core/knn.ts";
+import { kmeans } from "../core/kmeans.ts";
 import { evaluateRetrieval, type RetrievalOptions } from "../core/retrieval.ts";
 import { nmi, pairwiseF1 } from "../core/clustering_metrics.ts";
 import { evalCommand } from "../core/commands/eval.ts";
@@ -129,14 +130,21 @@ function duplicate(s: Split, from: number, to: number): void {
   s.data.copyWithin(to * s.dim, from * s.dim, (from + 1) * s.dim);
 }
 
-/** The paths to check: tfjs products with host or device top-k, and BLAS where present. */
-function engines(): Array<{ engine: KnnEngine; deviceTopK?: boolean }> {
+type Path = { engine: KnnEngine; deviceTopK?: boolean; symmetric?: boolean };
+
+/**
+ * The paths to check: tfjs products with host or device top-k, and BLAS where present — with
+ * the one-set symmetric tiles (the default) and with full rows.
+ */
+function engines(): Path[] {
   const tfjs = [{ engine: "backend" as const, deviceTopK: false }, { engine: "backend" as const, deviceTopK: true }];
-  return blas() ? [...tfjs, { engine: "native" }] : tfjs;
+  return blas() ? [...tfjs, { engine: "native" }, { engine: "native", symmetric: false }] : tfjs;
 }
 
-const nameOf = (e: { engine: KnnEngine; deviceTopK?: boolean }) =>
-  e.engine === "native" ? "native" : `backend (top-k on ${e.deviceTopK ? "device" : "host"})`;
+const nameOf = (e: Path) =>
+  e.engine === "native"
+    ? `native${e.symmetric === false ? " (full rows)" : ""}`
+    : `backend (top-k on ${e.deviceTopK ? "device" : "host"})`;
 
 // ---------- hand-worked cases ----------
 
@@ -180,6 +188,35 @@ Deno.test("metrics: hand-worked query/gallery case (MAP@R rewards early hits)", 
   assertClose(m.r_precision, (2 / 3 + 1 / 2) / 2, { atol: 1e-12 });
   assertClose(m["map@r"], (5 / 9 + 1 / 2) / 2, { atol: 1e-12 });
   assertEquals(m.lone_queries, 1);
+});
+
+Deno.test("metrics: the pitfalls of metrics.md §5.5 — PML's P@1 and MAP@R, a tie, a lone query", async () => {
+  // x = 0, 1, 2, 10, 11, 30 with labels 0, 0, 1, 0, 1, 2; item 5 is lone. Euclidean, one set.
+  // q0: [1,2,3,4] rel 1,0,1,0, R 2: P@1 1, RP 1/2, MAP@R (1/2)(1) = 1/2 (Roth's mAP_c would be 5/9).
+  // q1: 0 and 2 tie at distance 1: 0 first -> rel 1,0,1,0: P@1 1, RP 1/2, MAP@R 1/2 (2 first would give 0, 1/2, 1/4).
+  // q2: [1,0,3,4] rel 0,0,0,1, R 1: 0, 0, 0.   q3: [4,2,1,0] rel 0,0,1,1, R 2: 0, 0, 0.   q4: [3,2,...] rel 0,1, R 1: 0, 0, 0.
+  // PML averages over the 5 non-lone queries: P@1 2/5 (OML's cmc@1 over all 6 would be 1/3), RP = MAP@R = 1/5.
+  // Recall@2: q0, q1, q4 -> 3/5; Recall@3 adds q3 -> 4/5; Recall@4 = 1.
+  const split: Split = {
+    data: Float32Array.of(0, 1, 2, 10, 11, 30),
+    n: 6,
+    dim: 1,
+    labels: Int32Array.of(0, 0, 1, 0, 1, 2),
+  };
+  for (const path of engines()) {
+    const m = await evaluateRetrieval(split, undefined, {
+      recallAt: [1, 2, 3, 4],
+      metric: "euclidean",
+      nmi: false,
+      ...path,
+    });
+    assertClose(
+      [m["recall@1"], m["recall@2"], m["recall@3"], m["recall@4"], m["precision@1"], m.r_precision, m["map@r"]],
+      [2 / 5, 3 / 5, 4 / 5, 1, 2 / 5, 1 / 5, 1 / 5],
+      { atol: 1e-12, msg: nameOf(path) },
+    );
+    assertEquals(m.lone_queries, 1);
+  }
 });
 
 Deno.test("clustering metrics: hand-worked NMI and pairwise F1", () => {
@@ -346,6 +383,62 @@ Deno.test("knn: continuous random embeddings give a true top-k with float64-accu
   }
 });
 
+Deno.test("chunked and unchunked paths give identical neighbours, ranks and metrics on every engine", async () => {
+  for (const backend of await testBackends()) {
+    await onBackend(backend, async () => {
+      const n = backend === "webgpu" ? 40 : 90;
+      for (const metric of ["cosine", "euclidean"] as const) {
+        const s = (metric === "cosine" ? signSplit : intSplit)(new Rng(32), n, metric === "cosine" ? 16 : 3, 9);
+        duplicate(s, 4, 5);
+        const labels = { query: s.labels, gallery: s.labels };
+        for (const path of engines()) {
+          // chunk = n: one chunk (or one tile), the unchunked computation.
+          const run = (chunk: number) =>
+            knn(s.data, n, s.data, n, s.dim, 6, { metric, excludeSelf: true, ...path, chunk, labels });
+          const whole = await run(n);
+          for (const chunk of backend === "webgpu" ? [7] : [1, 7, 32]) {
+            const what = `${backend} ${metric} ${nameOf(path)} chunk ${chunk}`;
+            const part = await run(chunk);
+            assertEquals(part.indices, whole.indices, what);
+            assertEquals(part.distances, whole.distances, what);
+            assertEquals(part.firstRelevantRank, whole.firstRelevantRank, what);
+            const o = { recallAt: [1, 5, 30], metric, nmi: false, ...path };
+            assertEquals(
+              await evaluateRetrieval(s, undefined, { ...o, chunk }),
+              await evaluateRetrieval(s, undefined, { ...o, chunk: n }),
+              what,
+            );
+          }
+        }
+      }
+    });
+  }
+});
+
+Deno.test("one set on BLAS: the symmetric tiles do half the flops and match full rows", async () => {
+  if (!blas()) return;
+  const rng = new Rng(33);
+  const n = 300, dim = 20, k = 5;
+  const data = Float32Array.from({ length: n * dim }, () => rng.normal());
+  const labels = Int32Array.from({ length: n }, () => rng.int(60));
+  const o = { excludeSelf: true, engine: "native" as const, labels: { query: labels, gallery: labels } };
+  for (const metric of ["cosine", "euclidean"] as const) {
+    const tiles = await knn(data, n, data, n, dim, k, { ...o, metric, chunk: 64 });
+    const rows = await knn(data, n, data, n, dim, k, { ...o, metric, symmetric: false });
+    assertEquals(tiles.indices, rows.indices, metric);
+    assertClose(tiles.distances, rows.distances, { atol: 1e-5, msg: metric });
+    assertEquals(tiles.firstRelevantRank, rows.firstRelevantRank, metric);
+    assert(tiles.firstRelevantRank!.some((r) => r > k), "some first hits lie past the list (recomputed rows)");
+    // Tiles of 64 on and above the diagonal: 5 blocks, 15 tiles, plus the recomputed rows.
+    const missed = tiles.firstRelevantRank!.filter((r) => r > k).length;
+    const blocks = [64, 64, 64, 64, 44];
+    let tileFlops = 0;
+    blocks.forEach((a, i) => blocks.slice(i).forEach((b) => (tileFlops += 2 * a * b * dim)));
+    assertEquals(tiles.similarityFlops, tileFlops + 2 * missed * n * dim);
+    assertEquals(rows.similarityFlops, 2 * n * n * dim);
+  }
+});
+
 Deno.test("backends agree: cpu, webgpu, wasm and BLAS give identical neighbours and metrics (with NMI)", async () => {
   const s = signSplit(new Rng(26), 64, 16, 6);
   duplicate(s, 1, 2);
@@ -384,6 +477,35 @@ Deno.test("NMI: k-means with as many clusters as classes finds separable classes
   }
   const m = await evaluateRetrieval({ data, n, dim, labels }, undefined, { metric: "euclidean", f1: true });
   assertClose([m.nmi, m.f1, m["recall@1"], m["map@r"]], [1, 1, 1, 1], { atol: 1e-9 });
+});
+
+Deno.test("NMI: k-means++ with the fixed seed on the (normalised) query embeddings, one cluster per class", async () => {
+  const rng = new Rng(34);
+  const n = 120, dim = 6, classes = 7;
+  const data = Float32Array.from({ length: n * dim }, () => rng.normal());
+  const labels = Int32Array.from({ length: n }, (_, i) => (i < classes ? i : rng.int(classes)));
+  const s: Split = { data, n, dim, labels };
+  for (const metric of ["cosine", "euclidean"] as const) {
+    const x = metric === "cosine" ? normalizeRows(data, n, dim) : data;
+    for (const seed of [0, 5]) {
+      const m = await evaluateRetrieval(s, undefined, { metric, seed, f1: true });
+      const { assignments } = await kmeans(x, n, dim, classes, { seed, iters: 20 });
+      assertEquals(new Set(assignments).size, classes);
+      assertClose([m.nmi, m.f1], [refNmi(labels, assignments), refF1(labels, assignments)], { atol: 1e-12 });
+      assertEquals((await evaluateRetrieval(s, undefined, { metric, seed, f1: true })).nmi, m.nmi, "deterministic");
+    }
+  }
+  // Lone queries take part in NMI: here 8 of the 10 items are lone, and all 10 are clustered.
+  const lone: Split = {
+    data: data.slice(0, 10 * dim),
+    n: 10,
+    dim,
+    labels: Int32Array.of(0, 0, 1, 2, 3, 4, 5, 6, 7, 8),
+  };
+  const m = await evaluateRetrieval(lone, undefined, { metric: "euclidean" });
+  assertEquals(m.lone_queries, 8);
+  const { assignments } = await kmeans(lone.data, 10, dim, 9, { seed: 0, iters: 20 });
+  assertClose(m.nmi, refNmi(lone.labels, assignments), { atol: 1e-12 });
 });
 
 // ---------- the evaluator plugin and bad input ----------
@@ -466,6 +588,43 @@ Deno.test("eval command: .npy in, one JSON line out; one set and query/gallery; 
   }
 });
 
+Deno.test("eval command: every flag reaches the evaluation", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const s = signSplit(new Rng(35), 60, 4, 6);
+    const g = signSplit(new Rng(36), 40, 4, 6);
+    await writeNpy(`${dir}/e.npy`, s.data, [s.n, s.dim]);
+    await writeNpy(`${dir}/l.npy`, s.labels, [s.n]);
+    await writeNpy(`${dir}/g.npy`, g.data, [g.n, g.dim]);
+    await writeNpy(`${dir}/gl.npy`, g.labels, [g.n]);
+    const one = ["--embeddings", `${dir}/e.npy`, "--labels", `${dir}/l.npy`];
+    const last = async (args: string[]) => JSON.parse((await runEval(args)).at(-1)!);
+    const expected = await evaluateRetrieval(s, undefined, { recallAt: [2, 5], f1: true });
+    assertEquals(await last([...one, "--k", "2,5", "--f1"]), expected);
+    // The engine, backend and chunk size change how, not what (the data is exact in float32).
+    for (
+      const flags of [
+        ["--chunk", "7"],
+        ["--engine", "backend"],
+        ["--engine", "backend", "--backend", "wasm", "--chunk", "9"],
+        ["--backend", "cpu"],
+        ...(blas() ? [["--engine", "native", "--chunk", "13"]] : []),
+      ]
+    ) {
+      assertEquals(await last([...one, "--k", "2,5", "--f1", ...flags]), expected, flags.join(" "));
+    }
+    const qg = await last([
+      ...one,
+      ...["--gallery-embeddings", `${dir}/g.npy`, "--gallery-labels", `${dir}/gl.npy`, "--metric", "euclidean"],
+      ...["--k", "1,40", "--no-nmi"],
+    ]);
+    assertEquals(qg, await evaluateRetrieval(s, g, { recallAt: [1, 40], metric: "euclidean", nmi: false }));
+    assertEquals(Object.keys(qg), ["recall@1", "recall@40", "precision@1", "r_precision", "map@r", "lone_queries"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("eval command: bad files and flags are one-line DmlErrors with nothing on stdout", async () => {
   const dir = await Deno.makeTempDir();
   try {
@@ -481,6 +640,24 @@ Deno.test("eval command: bad files and flags are one-line DmlErrors with nothing
     await writeNpy(`${dir}/nan.npy`, nan, [s.n, s.dim]);
     await writeNpy(`${dir}/one.npy`, new Int32Array(s.n), [s.n]);
     await Deno.writeTextFile(`${dir}/junk.npy`, "not numpy");
+    const inf = s.data.slice();
+    inf[59] = -Infinity;
+    await writeNpy(`${dir}/inf.npy`, inf, [s.n, s.dim]);
+    await writeNpy(`${dir}/e0.npy`, new Float32Array(0), [0, s.dim]);
+    await writeNpy(`${dir}/l0.npy`, new Int32Array(0), [0]);
+    await writeNpy(`${dir}/l2d.npy`, s.labels, [s.n / 2, 2]);
+    const big = BigInt64Array.from(s.labels, (v) => BigInt(v));
+    big[3] = 1n << 40n;
+    await writeNpy(`${dir}/lbig.npy`, big, [s.n]);
+    await writeNpy(`${dir}/g4.npy`, new Float32Array(4 * 4), [4, 4]);
+    await writeNpy(`${dir}/g3.npy`, s.data.slice(0, 4 * s.dim), [4, s.dim]);
+    await writeNpy(`${dir}/gl.npy`, Int32Array.of(0, 1, 2, 0), [4]);
+    await writeNpy(`${dir}/gl1.npy`, new Int32Array(4), [4]);
+    const one = ["--embeddings", `${dir}/e.npy`, "--labels", `${dir}/l.npy`];
+    const qg = (
+      e: string,
+      l = "gl.npy",
+    ) => [...one, "--gallery-embeddings", `${dir}/${e}`, "--gallery-labels", `${dir}/${l}`];
     const cases: Array<[string[], RegExp]> = [
       [["--embeddings", `${dir}/e64.npy`, "--labels", `${dir}/l.npy`], /must be float32, got float64/],
       [["--embeddings", `${dir}/e1d.npy`, "--labels", `${dir}/l.npy`], /must be 2-D/],
@@ -499,12 +676,31 @@ Deno.test("eval command: bad files and flags are one-line DmlErrors with nothing
       ],
       [["--labels", `${dir}/l.npy`], /required/],
       [["--embeddings", `${dir}/e.npy`, "--labels", `${dir}/l.npy`, "--bogus"], /bogus/],
+      [[...one, "extra.npy"], /extra\.npy/],
+      [
+        ["--embeddings", `${dir}/inf.npy`, "--labels", `${dir}/l.npy`],
+        /embedding 19 has a non-finite value \(-Infinity\)/,
+      ],
+      [["--embeddings", `${dir}/e0.npy`, "--labels", `${dir}/l0.npy`], /the set is empty/],
+      [["--embeddings", `${dir}/e.npy`, "--labels", `${dir}/l2d.npy`], /labels must be 1-D/],
+      [["--embeddings", `${dir}/e.npy`, "--labels", `${dir}/lbig.npy`], /label 3 \(1099511627776\) does not fit/],
+      [[...one, "--gallery-labels", `${dir}/l.npy`], /go together/],
+      [qg("nan.npy", "l.npy"), /nan\.npy: embedding 1 has a non-finite value/],
+      [qg("g4.npy"), /gallery: dimension 4 differs from the queries' 3/],
+      [qg("g3.npy", "l19.npy"), /19 labels for 4 embeddings/],
+      [qg("g3.npy", "gl1.npy"), /gallery labels: a single class/],
+      [[...qg("g3.npy"), "--k", "1,5"], /recall@5: K is larger than the gallery \(4 items\)/],
+      [[...one, "--k", "1,,2"], /--k/],
+      [[...one, "--chunk", "-3"], /--chunk/],
+      [[...one, "--chunk", "ten"], /--chunk must be an integer/],
+      [[...one, "--engine", "gpu"], /--engine must be auto, backend or native/],
+      [[...one, "--backend", "tpu"], /--backend must be one of/],
     ];
     for (const [args, pattern] of cases) {
       let printed: string[] = [];
       await rejects(async () => {
         printed = await runEval(args);
-      }, (e: Error) => e instanceof DmlError && pattern.test(e.message) && !e.message.split("\n")[0].includes("\n"));
+      }, (e: Error) => e instanceof DmlError && pattern.test(e.message) && !e.message.includes("\n"));
       assertEquals(printed, [], args.join(" "));
     }
   } finally {
@@ -517,27 +713,25 @@ Deno.test("eval command: the CLI exits 2 with one line on stderr for bad input",
   try {
     await writeNpy(`${dir}/e.npy`, new Float32Array(6), [2, 3]);
     await writeNpy(`${dir}/l.npy`, Int32Array.of(0, 0, 0), [3]);
-    const p = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        "--unstable-webgpu",
-        "cli.ts",
-        "eval",
-        "--embeddings",
-        `${dir}/e.npy`,
-        "--labels",
-        `${dir}/l.npy`,
-      ],
-      cwd: new URL("..", import.meta.url).pathname,
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    assertEquals(p.code, 2);
-    assertEquals(new TextDecoder().decode(p.stdout), "");
-    const err = new TextDecoder().decode(p.stderr).split("\n").filter((l) => l.startsWith("error:"));
-    assertEquals(err.length, 1);
-    assert(/3 labels for 2 embeddings/.test(err[0]), err[0]);
+    await writeNpy(`${dir}/l2.npy`, Int32Array.of(4, 4), [2]);
+    // Found while reading the files, and found by the evaluation itself (a single class).
+    for (const [labels, pattern] of [["l.npy", /3 labels for 2 embeddings/], ["l2.npy", /a single class/]] as const) {
+      const p = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "--unstable-webgpu", "cli.ts", "eval", "--embeddings", `${dir}/e.npy`, "--labels"]
+          .concat(`${dir}/${labels}`),
+        cwd: new URL("..", import.meta.url).pathname,
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assertEquals(p.code, 2);
+      assertEquals(new TextDecoder().decode(p.stdout), "");
+      // Only the error line (and Deno's own XDG_RUNTIME_DIR notice on machines without one).
+      const lines = new TextDecoder().decode(p.stderr).split("\n").filter((l) =>
+        l !== "" && !/XDG_RUNTIME_DIR/.test(l)
+      );
+      assertEquals(lines.length, 1, lines.join("\n"));
+      assert(lines[0].startsWith("error: ") && pattern.test(lines[0]), lines[0]);
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

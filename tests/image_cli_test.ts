@@ -1,7 +1,8 @@
 /**
  * Image datasets through the real CLI, with the permissions `deno task train` grants: a run that
- * decodes in workers trains and exits; bad input (missing root, an unreadable image met during
- * training, no --allow-ffi) is one line on stderr and exit code 2.
+ * decodes in workers trains and exits; bad input (missing root or split file, an absent or
+ * unreadable image, a model file of the wrong format, no --allow-ffi) is one line on stderr and
+ * exit code 2, and leaves no run folder behind.
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { stringify } from "yaml";
@@ -65,6 +66,48 @@ Deno.test("the CLI trains on an image dataset with the train task's permissions,
     const corrupt = await train(dir, TRAIN_PERMISSIONS, file);
     assertEquals([corrupt.code, corrupt.stderr.split("\n").length], [2, 1], corrupt.stderr);
     assert(corrupt.stderr.includes(`${bad}: not a readable image`), corrupt.stderr);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** Asserts exit code 2 with one stderr line holding every part. */
+function failsWith(r: { code: number; stderr: string }, ...parts: string[]): void {
+  assertEquals([r.code, r.stderr.split("\n").length], [2, 1], r.stderr);
+  for (const p of parts) assert(r.stderr.includes(p), `'${r.stderr}' lacks '${p}'`);
+}
+
+Deno.test("the CLI names a missing split file, an absent image (or skips it with a count) and a wrong model file", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const fake = await fakeCub200(dir);
+    const file = await recipe(dir, fake.root);
+
+    await Deno.writeTextFile(`${dir}/model.json`, "<html>a web page saved by mistake</html>");
+    const tfjs = `backbone={use: tfjs-model, path: ${dir}/model.json, dim: 8}`;
+    failsWith(
+      await train(dir, TRAIN_PERMISSIONS, file, "--set", tfjs),
+      `backbone.path: ${dir}/model.json`,
+      "not a tfjs",
+    );
+    await Deno.writeFile(`${dir}/resnet.bin`, new Uint8Array(64));
+    failsWith(
+      await train(dir, TRAIN_PERMISSIONS, file, "--set", `backbone.weights=${dir}/resnet.bin`),
+      `backbone.weights: ${dir}/resnet.bin is not a JSON weights manifest`,
+    );
+
+    const gone = `${fake.root}/images/002.Bird_2/Bird_2_1.jpg`;
+    await Deno.remove(gone);
+    const exists = ["--set", "data.verify=exists"];
+    failsWith(await train(dir, TRAIN_PERMISSIONS, file, ...exists), "1 listed image is missing", gone, "skipBad");
+    const skipped = await train(dir, TRAIN_PERMISSIONS, file, ...exists, "--set", "data.skipBad=true");
+    assertEquals(skipped.code, 0, skipped.stderr);
+    assert(skipped.stdout.includes(`1 missing or unreadable image skipped, first ${gone}`), skipped.stdout);
+
+    await Deno.remove(`${fake.root}/classes.txt`);
+    failsWith(await train(dir, TRAIN_PERMISSIONS, file), "CUB-200-2011 needs classes.txt");
+    // Only the one run that trained made a run folder.
+    assertEquals([...Deno.readDirSync(`${dir}/runs/cub-cli`)].length, 1);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -3,7 +3,6 @@ import { Rng } from "../core/rng.ts";
 import { DmlError } from "../core/errors.ts";
 import type { Dataset, DatasetSplits } from "../core/types.ts";
 import { createRegistry } from "../plugins/builtin.ts";
-import { closeDecodePool } from "../plugins/image-datasets/decode_pool.ts";
 import { readMat5 } from "../plugins/image-datasets/mat5.ts";
 import { readCars196 } from "../plugins/image-datasets/cars196.ts";
 import { ImageFileDataset } from "../plugins/image-datasets/image_file_dataset.ts";
@@ -17,6 +16,7 @@ import {
   fakeJpeg,
   fakeSop,
   fakeVehicleId,
+  inTempDir,
 } from "./image_fixtures.ts";
 
 const registry = createRegistry();
@@ -28,17 +28,6 @@ function create(name: string, options: Record<string, unknown>): Promise<Dataset
     registry,
     shared: new Map(),
   });
-}
-
-/** Runs `fn` with a fresh temporary folder, then removes it and ends the decoding workers. */
-async function inTemp(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir();
-  try {
-    await fn(dir);
-  } finally {
-    closeDecodePool();
-    await Deno.remove(dir, { recursive: true });
-  }
 }
 
 /** Rejects with a one-line DmlError whose message contains every part. */
@@ -89,7 +78,7 @@ const LAYOUTS: Array<[string, (dir: string) => Promise<FakeCopy>]> = [
 ];
 
 Deno.test("every layout's fake copy gives its standard splits: class counts, sizes, disjoint train and test", async () => {
-  await inTemp(async (dir) => {
+  await inTempDir(async (dir) => {
     for (const [name, make] of LAYOUTS) {
       const fake = await make(`${dir}/${name}`);
       const data = await create(name, { root: fake.root });
@@ -103,7 +92,7 @@ Deno.test("every layout's fake copy gives its standard splits: class counts, siz
 });
 
 Deno.test("cub200 and cars196 split classes in half by id; boxes crop when asked", async () => {
-  await inTemp(async (dir) => {
+  await inTempDir(async (dir) => {
     const cub = await fakeCub200(dir, { classes: 6, perClass: 2 });
     const data = await create("cub200", { root: cub.root, boxes: true });
     assertEquals(data.train.classNames, ["001.Bird_1", "002.Bird_2", "003.Bird_3"]);
@@ -131,7 +120,7 @@ Deno.test("cub200 and cars196 split classes in half by id; boxes crop when asked
 });
 
 Deno.test("vehicleid: small/medium/large test lists and the one-gallery-image-per-vehicle protocol", async () => {
-  await inTemp(async (dir) => {
+  await inTempDir(async (dir) => {
     const fake = await fakeVehicleId(dir);
     const sizes = [];
     for (const testSize of ["small", "medium", "large"]) {
@@ -146,12 +135,16 @@ Deno.test("vehicleid: small/medium/large test lists and the one-gallery-image-pe
   });
 });
 
-Deno.test("deepfashion2: items labelled by (pair, category, style > 0), user items query shop items", async () => {
-  await inTemp(async (dir) => {
+Deno.test("deepfashion2: items labelled by (pair, category, style > 0), user items query all shop items", async () => {
+  await inTempDir(async (dir) => {
     const fake = await fakeDeepFashion2(dir);
     const data = await create("deepfashion2", { root: fake.root });
     assertEquals(data.train.classNames, ["1-1-1", "2-1-1", "3-1-1"]); // pair 4's lone item left out
-    assertEquals(data.query!.classNames, ["10-1-1", "11-1-1", "12-1-1"]); // pair 13 has no user item
+    // Pair 13 has shop items only: a distractor in the gallery. Pair 14's user item has no shop item: no query.
+    const labelsOf = (d: Dataset) => [...new Set(d.labels)].map((y) => d.classNames![y]).sort();
+    assertEquals(labelsOf(data.query!), ["10-1-1", "11-1-1", "12-1-1"]);
+    assertEquals(labelsOf(data.gallery!), ["10-1-1", "11-1-1", "12-1-1", "13-5-1"]);
+    assert(data.description!.includes("query 3 classes (3 images); gallery 4 classes (7 images)"), data.description);
     assert((data.query as ImageFileDataset).items.boxes!.every((b) => b !== null));
     const again = await create("deepfashion2", { root: fake.root, minPerClass: 1 });
     assertEquals(again.train.classes, 4);
@@ -159,7 +152,7 @@ Deno.test("deepfashion2: items labelled by (pair, category, style > 0), user ite
 });
 
 Deno.test("image-folder: train/test and train/query/gallery sub-folders are taken as given", async () => {
-  await inTemp(async (dir) => {
+  await inTempDir(async (dir) => {
     for (const [split, k] of [["train", 0], ["test", 2], ["query", 4], ["gallery", 4]] as const) {
       for (let c = k; c < k + 2; c++) {
         if (split === "train" || split === "test") {
@@ -178,7 +171,7 @@ Deno.test("image-folder: train/test and train/query/gallery sub-folders are take
 });
 
 Deno.test("bad input: missing root or split file, labels that disagree with the folders, one clear line", async () => {
-  await inTemp(async (dir) => {
+  await inTempDir(async (dir) => {
     await failsWith(create("sop", { root: `${dir}/nowhere` }), "data.root", `${dir}/nowhere`, "is not a folder");
     await failsWith(
       registry.create("dataset", "cub200", {}, { path: "data", rng: new Rng(0), registry, shared: new Map() }),
@@ -236,7 +229,7 @@ Deno.test("bad input: missing root or split file, labels that disagree with the 
 });
 
 Deno.test("listed images that are absent or corrupt: named, or skipped with a count", async () => {
-  await inTemp(async (dir) => {
+  await inTempDir(async (dir) => {
     const cub = await fakeCub200(dir);
     const gone = `${cub.root}/images/002.Bird_2/Bird_2_1.jpg`;
     await Deno.remove(gone);
@@ -260,7 +253,7 @@ Deno.test("listed images that are absent or corrupt: named, or skipped with a co
 });
 
 Deno.test("limitClasses keeps the first classes of each split, query and gallery alike", async () => {
-  await inTemp(async (dir) => {
+  await inTempDir(async (dir) => {
     const shop = await fakeInShop(dir);
     const data = await create("inshop", { root: shop.root, limitClasses: 2 });
     assertEquals([data.train.classes, data.query!.classes, data.query!.size, data.gallery!.size], [2, 2, 4, 2]);

@@ -11,6 +11,26 @@
  */
 import sharp from "sharp";
 import { deflateSync } from "node:zlib";
+import { closeDecodePool } from "../plugins/image-datasets/decode_pool.ts";
+
+/**
+ * Runs `fn` in a fresh temporary folder whose `.cache` is dml's cache meanwhile (so the decode and
+ * DeepFashion2 caches do not pile up in the repository), then ends the decoding workers, restores
+ * $DML_CACHE and removes the folder.
+ */
+export async function inTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await Deno.makeTempDir();
+  const before = Deno.env.get("DML_CACHE");
+  Deno.env.set("DML_CACHE", `${dir}/.cache`);
+  try {
+    return await fn(dir);
+  } finally {
+    closeDecodePool();
+    if (before === undefined) Deno.env.delete("DML_CACHE");
+    else Deno.env.set("DML_CACHE", before);
+    await Deno.remove(dir, { recursive: true });
+  }
+}
 
 /** A JPEG of w × h whose pixels depend on `seed` (smooth gradients, so JPEG keeps them). */
 export async function fakeJpeg(w: number, h: number, seed: number): Promise<Uint8Array> {
@@ -261,14 +281,17 @@ export async function fakeDeepFashion2(dir: string): Promise<FakeCopy> {
     await write("train", "shop", p, [[1, 1]]);
   }
   await write("train", "shop", 4, [[2, 1]]);
-  // Validation: pairs 10–12 have user and shop items; pair 13 only shop (left out of the query/gallery).
+  // Validation: pairs 10–12 have user and shop items; pair 13 only shop (a gallery distractor); pair 14 only a
+  // user item (no shop item to find: not a query).
   for (let p = 10; p <= 12; p++) {
     await write("validation", "user", p, [[1, 1]]);
     await write("validation", "shop", p, [[1, 1]]);
     await write("validation", "shop", p, [[1, 1], [3, 0]]);
   }
   await write("validation", "shop", 13, [[5, 1]]);
-  return { root, sizes: { train: 6, query: 3, gallery: 6 }, classes: { train: 3, query: 3, gallery: 3 } };
+  await write("validation", "user", 14, [[6, 2]]);
+  // Query and gallery share one numbering: 4 labels, the query's 3 among them.
+  return { root, sizes: { train: 6, query: 3, gallery: 7 }, classes: { train: 3, query: 4, gallery: 4 } };
 }
 
 /** VehicleID_V1.0/ with image/, train_test_split/ and attribute/img2vid.txt. */

@@ -118,13 +118,21 @@ Deno.test("decoding is exact on a lossless image: whole-image crops are the imag
       }
     }
     assert(mirrored > 0 && mirrored < 6, `${mirrored} of 6 mirrored`);
-    // Normalisation: ((v/255)·range − mean) / std per channel, and BGR order.
+    // Normalisation: ((v/255)·range − mean) / std per channel, mean and std in RGB order; then BGR order.
     const norm: PixelSpec = { mean: [0.5, 0.25, 0], std: [0.5, 0.25, 2], range: 1, bgr: true };
     const t = new ImageFileDataset("test", items([path]), { ...spec, size: 16, resize: 16 }, norm, { workers: 1 });
     const y = t.batch(Int32Array.of(0), { augment: false, rng: new Rng(0) });
-    const p = (await y.data()).slice(3 * (2 * 16 + 3), 3 * (2 * 16 + 3) + 3); // pixel (x 3, y 2)
+    const p = (await y.data()).slice(3 * (2 * 16 + 3), 3 * (2 * 16 + 3) + 3); // pixel (x 3, y 2): R 12, G 8, B 100
     y.dispose();
-    assertClose(p, [(100 / 255 - 0.5) / 0.5, (8 / 255 - 0.25) / 0.25, 12 / 255 / 2], { atol: 1e-6 });
+    assertClose(p, [100 / 255 / 2, (8 / 255 - 0.25) / 0.25, (12 / 255 - 0.5) / 0.5], { atol: 1e-6 });
+    // Caffe-style input: [0, 255] less the mean, unscaled, RGB.
+    const caffe: PixelSpec = { mean: [120, 110, 100], std: [1, 1, 1], range: 255, bgr: false };
+    const u = new ImageFileDataset("test", items([path]), { ...spec, size: 16, resize: 16 }, caffe, { workers: 1 });
+    const z = u.batch(Int32Array.of(0), { augment: false, rng: new Rng(0) });
+    assertClose((await z.data()).slice(3 * (2 * 16 + 3), 3 * (2 * 16 + 3) + 3), [12 - 120, 8 - 110, 100 - 100], {
+      atol: 1e-4,
+    });
+    z.dispose();
   } finally {
     closeDecodePool();
     await Deno.remove(dir, { recursive: true });

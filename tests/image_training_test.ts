@@ -4,7 +4,6 @@ import { tf } from "../core/tf.ts";
 import { loadRecipe, resolveRecipe } from "../core/recipe.ts";
 import { train } from "../core/trainer.ts";
 import { createRegistry } from "../plugins/builtin.ts";
-import { closeDecodePool } from "../plugins/image-datasets/decode_pool.ts";
 import {
   fakeCars196,
   type FakeCopy,
@@ -14,6 +13,7 @@ import {
   fakeInShop,
   fakeSop,
   fakeVehicleId,
+  inTempDir,
 } from "./image_fixtures.ts";
 
 /** Two training steps of a tiny ResNet on `dataset`, then the evaluation, through the real trainer. */
@@ -49,8 +49,7 @@ const LAYOUTS: Array<[string, (dir: string) => Promise<FakeCopy>]> = [
 
 for (const [name, make] of LAYOUTS) {
   Deno.test(`${name}: a two-step training run on a fake copy trains and evaluates`, async () => {
-    const dir = await Deno.makeTempDir();
-    try {
+    await inTempDir(async (dir) => {
       const fake = await make(dir);
       const before = tf.memory().numTensors;
       const result = await smokeRun(dir, name, fake.root);
@@ -61,16 +60,12 @@ for (const [name, make] of LAYOUTS) {
       assert(r1 >= 0 && r1 <= 1, `recall@1 ${r1}`);
       // What stays alive after a run is the model and optimizer state, not per-step tensors.
       assert(tf.memory().numTensors - before < 400, `${tf.memory().numTensors - before} tensors left`);
-    } finally {
-      closeDecodePool();
-      await Deno.remove(dir, { recursive: true });
-    }
+    });
   });
 }
 
 Deno.test("decoding ahead of the step (train.prefetch) changes nothing: same losses and metrics", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
+  await inTempDir(async (dir) => {
     const fake = await fakeCub200(dir, { classes: 4, perClass: 4 });
     // The data path is what is tested: a small convnet keeps the three runs quick.
     const sets = [
@@ -85,8 +80,5 @@ Deno.test("decoding ahead of the step (train.prefetch) changes nothing: same los
     assertEquals(ahead.metrics, now.metrics);
     const other = await smokeRun(dir, "cub200", fake.root, [...sets, "seed=1"]);
     assert(JSON.stringify(other.losses) !== JSON.stringify(now.losses), "another seed gave the same losses");
-  } finally {
-    closeDecodePool();
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });

@@ -89,7 +89,7 @@ Deno.test("optimizer state round-trips: a reloaded optimizer continues identical
   const g = tf.tensor1d([0.5, -1, 2]);
   a.step([va], [g], 0.1);
   const b = await reg.create<Optimizer>("optimizer", "adam", { lr: 0.1 });
-  b.load(a.state());
+  b.load(await a.state());
   const vb = tf.variable(va.clone());
   a.step([va], [g], 0.1);
   b.step([vb], [g], 0.1);

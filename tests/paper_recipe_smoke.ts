@@ -10,14 +10,14 @@
  * await testPaperRecipes(["mpn"]); // one Deno.test per recipes/papers/mpn-*.yaml
  * ```
  *
- * The recipes are split over three test files (each under a minute on a loaded 2-core machine):
- * paper_recipes_test.ts (XBM, XBN, D&C), paper_recipes_mpn_test.ts, paper_recipes_bier_test.ts.
+ * The recipes are split over four test files (each under a minute on a loaded 2-core machine):
+ * paper_recipes_test.ts (XBM, XBN), paper_recipes_dnc_test.ts, paper_recipes_mpn_test.ts,
+ * paper_recipes_bier_test.ts.
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { loadRecipe, resolveRecipe } from "../core/recipe.ts";
 import { train, type TrainResult } from "../core/trainer.ts";
 import { createRegistry } from "../plugins/builtin.ts";
-import { closeDecodePool } from "../plugins/image-datasets/decode_pool.ts";
 import {
   fakeCars196,
   type FakeCopy,
@@ -27,6 +27,7 @@ import {
   fakeInShop,
   fakeSop,
   fakeVehicleId,
+  inTempDir,
 } from "./image_fixtures.ts";
 
 const FAKES: Record<string, (dir: string) => Promise<FakeCopy>> = {
@@ -89,16 +90,12 @@ export async function smokePaperRecipe(file: string, dir: string): Promise<Train
 export async function testPaperRecipes(prefixes: string[]): Promise<void> {
   for (const file of await paperRecipes(prefixes)) {
     Deno.test(`${file.slice(file.lastIndexOf("/") + 1)}: two steps on a fake copy of its dataset`, async () => {
-      const dir = await Deno.makeTempDir();
-      try {
+      await inTempDir(async (dir) => {
         const result = await smokePaperRecipe(file, dir);
         assertEquals(result.steps, 2);
         assert(result.losses.every(Number.isFinite), `losses ${result.losses}`);
         assert(Object.keys(result.metrics).some((k) => k.startsWith("recall@")), JSON.stringify(result.metrics));
-      } finally {
-        closeDecodePool();
-        await Deno.remove(dir, { recursive: true });
-      }
+      });
     });
   }
 }

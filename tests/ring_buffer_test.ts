@@ -80,13 +80,13 @@ Deno.test("ring buffer: no gradient reaches stored entries, even when enqueued i
   ring.dispose();
 });
 
-Deno.test("ring buffer: state round trip (partly filled and full) continues identically", () => {
+Deno.test("ring buffer: state round trip (partly filled and full) continues identically", async () => {
   const rng = new Rng(5);
   for (const first of [2, 9]) {
     const a = new RingBuffer(8, 4);
     enqueueRows(a, randn(rng, Math.min(first, 8), 4), randLabels(rng, Math.min(first, 8), 3));
     if (first > 8) enqueueRows(a, randn(rng, 3, 4), randLabels(rng, 3, 3));
-    const saved = structuredClone(a.state()) as unknown as State;
+    const saved = structuredClone(await a.state()) as unknown as State;
     const b = new RingBuffer(8, 4);
     b.load(saved);
     assert.deepEqual(contents(b), contents(a));
@@ -100,7 +100,7 @@ Deno.test("ring buffer: state round trip (partly filled and full) continues iden
   }
 });
 
-Deno.test("ring buffer: bad input is a one-line DmlError and leaves the buffer untouched", () => {
+Deno.test("ring buffer: bad input is a one-line DmlError and leaves the buffer untouched", async () => {
   const ring = new RingBuffer(4, 2, "memory");
   enqueueRows(ring, [[1, 2], [3, 4]], [0, 1]);
   const before = contents(ring);
@@ -115,11 +115,12 @@ Deno.test("ring buffer: bad input is a one-line DmlError and leaves the buffer u
   );
   assert.deepEqual(contents(ring), before);
   assert.equal(ring.ptr, 2);
+  const saved = (await ring.state()) as unknown as State;
   const wrongDim = new RingBuffer(4, 3);
-  assert.throws(() => wrongDim.load(ring.state() as unknown as State), /3-d|2-d embeddings/);
+  assert.throws(() => wrongDim.load(saved), /3-d|2-d embeddings/);
   const wrongSize = new RingBuffer(5, 2);
-  assert.throws(() => wrongSize.load(ring.state() as unknown as State), /holds 4 entries but memory\.size is 5/);
-  const broken = { ...ring.state(), ptr: 3 } as unknown as State;
+  assert.throws(() => wrongSize.load(saved), /holds 4 entries but memory\.size is 5/);
+  const broken = { ...(saved as object), ptr: 3 } as unknown as State;
   assert.throws(() => new RingBuffer(4, 2).load(broken), /unusable/);
   [ring, wrongDim, wrongSize].forEach((r) => r.dispose());
 });
@@ -128,12 +129,12 @@ Deno.test("ring buffer: enqueue, reference and state leak no tensors", async () 
   const rng = new Rng(9);
   const ring = new RingBuffer(10, 3);
   for (let t = 0; t < 4; t++) {
-    await assertNoLeak(() => {
+    await assertNoLeak(async () => {
       tf.tidy(() => {
         const slots = ring.enqueue(tf.tensor2d(randn(rng, 4, 3)), tf.tensor1d(randLabels(rng, 4, 2), "int32"));
         ring.reference(slots);
       });
-      ring.state();
+      await ring.state();
     }, `step ${t}`);
   }
   ring.dispose();

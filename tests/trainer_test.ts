@@ -6,6 +6,7 @@ import { createRegistry } from "../plugins/builtin.ts";
 import { learningRate } from "../core/schedule.ts";
 import { clipByGlobalNorm } from "../core/trainer.ts";
 import { assertClose } from "./util.ts";
+import { useBackend, webgpuAdapter } from "../core/backend.ts";
 import type { Hooks, Plugin } from "../core/types.ts";
 
 const TOY = new URL("./fixtures/toy.yaml", import.meta.url).pathname;
@@ -87,4 +88,19 @@ Deno.test("gradient clipping scales to the global norm and leaves small gradient
   const kept = clipByGlobalNorm(g, 10);
   assertClose([...kept[0].dataSync(), ...kept[1].dataSync()], [3, 0, 0, 4]);
   tf.dispose([...g, ...clipped, ...kept]);
+});
+
+Deno.test("training on webgpu gives the cpu backend's losses within float32 tolerance (with a memory)", async () => {
+  if (!(await webgpuAdapter())) return; // CI installs lavapipe, so this runs there.
+  const out = await Deno.makeTempDir();
+  const sets = ["train.epochs=2", "memory.use=xbm", "memory.size=64"];
+  const cpu = (await toyRun(out, ["train.backend=cpu", ...sets])).result;
+  const gpu = (await toyRun(out, ["train.backend=webgpu", ...sets])).result;
+  try {
+    assertEquals(gpu.backend.backend, "webgpu");
+    assertClose(gpu.losses, cpu.losses, { atol: 1e-4, rtol: 1e-3, msg: "losses" });
+    assertClose(gpu.metrics["recall@1"], cpu.metrics["recall@1"], { atol: 0.02, msg: "recall@1" });
+  } finally {
+    await useBackend("cpu");
+  }
 });

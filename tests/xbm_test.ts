@@ -133,11 +133,11 @@ Deno.test("xbm: before `start` the memory is neither filled nor used; after-step
   late.dispose();
 });
 
-Deno.test("xbm: checkpoint round trip continues identically; another dim, size or method is refused", () => {
+Deno.test("xbm: checkpoint round trip continues identically; another dim, size or method is refused", async () => {
   const rng = new Rng(4);
   const a = xbm({ size: 10, dim: 3 });
   for (let t = 0; t < 4; t++) feed(a, randn(rng, 3, 3), randLabels(rng, 3, 2), t);
-  const saved = structuredClone(a.state());
+  const saved = structuredClone(await a.state());
   const b = xbm({ size: 10 }); // dim unknown ahead: taken from the checkpoint
   b.load(saved);
   const batch = randn(rng, 3, 3), labels = randLabels(rng, 3, 2);
@@ -150,7 +150,7 @@ Deno.test("xbm: checkpoint round trip continues identically; another dim, size o
     assert.deepEqual(rb.selfIndex, ra.selfIndex);
   });
   const fresh = xbm({ size: 10, dim: 3 });
-  fresh.load(structuredClone(xbm({ size: 10 }).state())); // an empty memory's state
+  fresh.load(structuredClone(await xbm({ size: 10 }).state())); // an empty memory's state
   assert.equal(fresh.reference(), null);
   assert.throws(
     () => xbm({ size: 10, dim: 5 }).load(saved),

@@ -153,7 +153,7 @@ Deno.test("xbn: adapted memory has the (normalised) batch's mean and std, keeps 
   m.dispose();
 });
 
-Deno.test("xbn: spec §4.4 — Kalman gain and one AXBN step", () => {
+Deno.test("xbn: spec §4.4 — Kalman gain and one AXBN step", async () => {
   const g = kalmanGain(1, 1, 0.5);
   assertClose([g.gain, g.p], [0.8, 0.4], { atol: 1e-12 });
   const small = kalmanGain(1, 1, 0.005);
@@ -165,7 +165,7 @@ Deno.test("xbn: spec §4.4 — Kalman gain and one AXBN step", () => {
   m.load(priorState());
   feed(m, Bt, [0, 1], 1);
   assertClose(stored(m).flat(), [[9.9, -0.9], [9.9, 1.1], [13.7, -0.9], [13.7, 1.1], ...Bt].flat(), { atol: 1e-5 });
-  const k = m.state() as { kalman: { p: number; gain: number; mean: Float32Array; std: Float32Array } };
+  const k = (await m.state()) as { kalman: { p: number; gain: number; mean: Float32Array; std: Float32Array } };
   assertClose([k.kalman.gain, k.kalman.p], [0.8, 0.4], { atol: 1e-7 });
   assertClose(k.kalman.mean, [11.8, 0.1], { atol: 1e-6 });
   assertClose(k.kalman.std, [1.9, 1.0], { atol: 1e-6 });
@@ -175,7 +175,7 @@ Deno.test("xbn: spec §4.4 — Kalman gain and one AXBN step", () => {
   const paper = xbn({ size: 6, normalize: false, kalman: kalman({ gainInterval: 1 }) });
   paper.load(priorState());
   feed(paper, Bt, [0, 1], 1);
-  const s = paper.state() as { kalman: { p: number; gain: number; mean: Float32Array; std: Float32Array } };
+  const s = (await paper.state()) as { kalman: { p: number; gain: number; mean: Float32Array; std: Float32Array } };
   assertClose([s.kalman.gain, s.kalman.p], [0.99750623, 0.00498753], { atol: 1e-8 });
   assertClose(s.kalman.mean, [11.99750623, 0.00124688], { atol: 1e-5 });
   assertClose(s.kalman.std, [1.99875312, 1.0], { atol: 1e-5 });
@@ -210,11 +210,11 @@ Deno.test("xbn: Kalman gain sequence, gain interval, and r = 0 is XBN exactly", 
   [plain, zeroNoise].forEach((m) => m.dispose());
 });
 
-Deno.test("xbn: checkpoint round trip (with the Kalman state) continues identically; mismatches are refused", () => {
+Deno.test("xbn: checkpoint round trip (with the Kalman state) continues identically; mismatches are refused", async () => {
   const rng = new Rng(40);
   const a = xbn({ size: 10, kalman: kalman({ gainInterval: 2 }) });
   for (let t = 0; t < 4; t++) feed(a, randn(rng, 4, 3), randLabels(rng, 4, 2), t);
-  const saved = structuredClone(a.state());
+  const saved = structuredClone(await a.state());
   const b = xbn({ size: 10, dim: 3, kalman: kalman({ gainInterval: 2 }) });
   b.load(saved);
   for (let t = 4; t < 7; t++) {
@@ -223,7 +223,7 @@ Deno.test("xbn: checkpoint round trip (with the Kalman state) continues identica
     feed(b, e, y, t);
   }
   assertClose(stored(b).flat(), stored(a).flat(), { atol: 0 });
-  assert.deepEqual(b.state(), a.state());
+  assert.deepEqual(await b.state(), await a.state());
   assert.throws(
     () => xbn({ size: 10, dim: 4, kalman: kalman() }).load(saved),
     (e: Error) => e instanceof DmlError && /3-d but the model's embedding dim is 4/.test(e.message),
@@ -238,11 +238,11 @@ Deno.test("xbn: the memory state survives a checkpoint on disk", async () => {
   for (let t = 0; t < 3; t++) feed(a, randn(rng, 4, 3), randLabels(rng, 4, 2), t);
   const dir = await Deno.makeTempDir();
   try {
-    await saveCheckpoint(`${dir}/epoch-0001`, { memory: a.state() });
+    await saveCheckpoint(`${dir}/epoch-0001`, { memory: await a.state() });
     const back = await loadCheckpoint(`${dir}/epoch-0001`) as { memory: State };
     const b = xbn({ size: 9, dim: 3, kalman: kalman() });
     b.load(back.memory);
-    assert.deepEqual(b.state(), a.state());
+    assert.deepEqual(await b.state(), await a.state());
     b.dispose();
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -250,15 +250,15 @@ Deno.test("xbn: the memory state survives a checkpoint on disk", async () => {
   }
 });
 
-Deno.test("xbn: a NaN batch is refused before it adapts or enters the memory", () => {
+Deno.test("xbn: a NaN batch is refused before it adapts or enters the memory", async () => {
   const m = xbn({ size: 8, normalize: false, kalman: kalman() });
   feed(m, M, [0, 1, 0, 1], 0);
-  const before = structuredClone(m.state());
+  const before = structuredClone(await m.state());
   assert.throws(
     () => feed(m, [[NaN, 1], [2, 3]], [0, 1], 1),
     (e: Error) => e instanceof DmlError && /NaN or Infinity; refusing/.test(e.message),
   );
-  assert.deepEqual(m.state(), before);
+  assert.deepEqual(await m.state(), before);
   m.dispose();
 });
 

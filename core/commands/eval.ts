@@ -1,8 +1,8 @@
 /**
  * `deno task eval`: retrieval metrics of saved embeddings (NumPy `.npy` files), with the same
  * code as the trainer's evaluation. Prints the metrics as one JSON object on the last line of
- * stdout; notes (backend, timing) go to stderr. Bad input is a DmlError (one line, exit 2) and
- * nothing is printed on stdout.
+ * stdout; a note (backend, timing) goes to stderr once the metrics are known. Bad input is a
+ * DmlError (one line, exit 2) and nothing else is printed.
  *
  * ```sh
  * deno task eval --embeddings E.npy --labels L.npy [--gallery-embeddings G.npy --gallery-labels GL.npy] \
@@ -19,10 +19,12 @@ import { resolveEngine, SOFTWARE_ADAPTER } from "../knn.ts";
 import { evaluateRetrieval, type RetrievalOptions } from "../retrieval.ts";
 import { blas } from "../blas.ts";
 
-const USAGE =
-  "usage: deno task eval --embeddings E.npy --labels L.npy [--gallery-embeddings G.npy --gallery-labels GL.npy] " +
-  "[--metric cosine|euclidean] [--k 1,2,4,8] [--no-nmi] [--f1] [--backend cpu|wasm|webgpu|auto] [--chunk ROWS] " +
+/** Every flag, for the usage line. */
+export const EVAL_USAGE =
+  "deno task eval --embeddings E.npy --labels L.npy [--gallery-embeddings G.npy --gallery-labels GL.npy] " +
+  "[--metric cosine|euclidean] [--k 1,2,4,8] [--no-nmi] [--f1] [--backend auto|cpu|wasm|webgpu] [--chunk ROWS] " +
   "[--engine auto|backend|native]";
+const USAGE = `usage: ${EVAL_USAGE}`;
 
 /** Runs the eval command on its arguments (after `eval`). Uses the registry's `retrieval` evaluator when given. */
 export async function evalCommand(args: string[], registry?: Registry): Promise<void> {
@@ -41,10 +43,6 @@ export async function evalCommand(args: string[], registry?: Registry): Promise<
     engine: flags.engine,
   };
   const engine = await resolveEngine(flags.engine) === "native" ? `BLAS (${blas()!.name})` : `tfjs ${backend}`;
-  console.error(
-    `eval: ${gallery ? "query/gallery" : "one set"}, ${query.n} × ${query.dim}, ${flags.metric}; ` +
-      `backend ${backend}, similarity on ${engine}`,
-  );
   const start = performance.now();
   const metrics = registry?.list("evaluator").some((d) => d.name === "retrieval")
     ? await (await registry.create<Evaluator>("evaluator", "retrieval", options, { path: "eval" })).evaluate(
@@ -52,7 +50,11 @@ export async function evalCommand(args: string[], registry?: Registry): Promise<
       gallery,
     )
     : await evaluateRetrieval(query, gallery, options);
-  console.error(`eval: ${((performance.now() - start) / 1000).toFixed(1)} s`);
+  // After the work, so that bad input found during it leaves the error line alone on stderr.
+  console.error(
+    `eval: ${gallery ? "query/gallery" : "one set"}, ${query.n} × ${query.dim}, ${flags.metric}; ` +
+      `backend ${backend}, similarity on ${engine}; ${((performance.now() - start) / 1000).toFixed(1)} s`,
+  );
   console.log(JSON.stringify(metrics));
 }
 
@@ -91,10 +93,10 @@ function parse(args: string[]): Flags {
       },
     }));
   } catch (e) {
-    throw new DmlError(`eval: ${(e as Error).message.split("\n")[0]}\n${USAGE}`);
+    throw new DmlError(`eval: ${(e as Error).message.split("\n")[0]} (${USAGE})`);
   }
   if (!values.embeddings || !values.labels) {
-    throw new DmlError(`eval: --embeddings and --labels are required\n${USAGE}`);
+    throw new DmlError(`eval: --embeddings and --labels are required (${USAGE})`);
   }
   if ((values["gallery-embeddings"] === undefined) !== (values["gallery-labels"] === undefined)) {
     throw new DmlError("eval: --gallery-embeddings and --gallery-labels go together");
@@ -180,7 +182,15 @@ export async function loadSplit(embeddingsPath: string, labelsPath: string): Pro
  * fastest tfjs CPU kernel (a software WebGPU adapter is slower than both).
  */
 async function chooseBackend(want: BackendName): Promise<string> {
-  if (want !== "auto") return (await useBackend(want)).backend;
+  if (want !== "auto") {
+    try {
+      return (await useBackend(want)).backend;
+    } catch (e) {
+      // useBackend words its errors for recipes (`train.backend: …`).
+      if (e instanceof DmlError) throw new DmlError(e.message.replace(/^train\.backend:/, "eval: --backend:"));
+      throw e;
+    }
+  }
   const adapter = await webgpuAdapter();
   if (adapter && !SOFTWARE_ADAPTER.test(adapter)) return (await useBackend("webgpu")).backend;
   return (await useBackend(blas() ? "cpu" : "wasm")).backend;

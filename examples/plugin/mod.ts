@@ -17,7 +17,7 @@ import { tf } from "../../core/tf.ts";
 import type { Scalar, Tensor1D, Tensor2D } from "@tensorflow/tfjs-core";
 import type { Loss, Plugin, Reference } from "../../core/types.ts";
 import { num } from "../../core/options.ts";
-import { pairMatrix } from "../../core/pairs.ts";
+import { l2normalize, pairMatrix } from "../../core/pairs.ts";
 
 /** log Σ exp(x) over the entries where mask is 1; -Infinity-safe for empty rows (they are dropped later). */
 function maskedLogSumExp(x: Tensor2D, mask: Tensor2D): Tensor1D {
@@ -32,15 +32,9 @@ export class LiftedLoss implements Loss {
 
   compute(e: Tensor2D, y: Tensor1D, ref?: Reference): Scalar {
     return tf.tidy(() => {
-      const { sim: d, pos, neg } = pairMatrix(
-        tf.div(e, tf.norm(e, 2, 1, true)) as Tensor2D,
-        y,
-        ref && {
-          ...ref,
-          e: tf.div(ref.e, tf.norm(ref.e, 2, 1, true)) as Tensor2D,
-        },
-        "euclidean",
-      );
+      // pairMatrix gives distances to the references (the batch, or a memory) and the
+      // positive / negative masks with each anchor's own copy removed by index.
+      const { sim: d, pos, neg } = pairMatrix(l2normalize(e), y, ref && { ...ref, e: l2normalize(ref.e) }, "euclidean");
       const perAnchor = tf.relu(tf.add(maskedLogSumExp(d, pos), maskedLogSumExp(tf.sub(this.margin, d), neg)));
       const valid = tf.mul(
         tf.cast(tf.greater(tf.sum(pos, 1), 0), "float32"),

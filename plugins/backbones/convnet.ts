@@ -34,6 +34,8 @@ export interface ConvnetOptions {
   dim: number;
   batchNorm: boolean;
   normalize: boolean;
+  /** How the last block's map becomes a vector: global average, global max, or flattened (keeps the layout). */
+  pool?: "avg" | "max" | "flatten";
 }
 
 interface ConvBlock {
@@ -64,8 +66,11 @@ export class ConvnetBackbone implements Backbone {
       inChannels = outChannels;
       return block;
     });
+    // Each max-pool ("same") halves the map, rounding up.
+    const shrink = 2 ** (options.channels.length - 1);
+    const cells = Math.ceil(inputShape[0] / shrink) * Math.ceil(inputShape[1] / shrink);
     this.head = createDense(rng, {
-      inDim: inChannels,
+      inDim: options.pool === "flatten" ? inChannels * cells : inChannels,
       outDim: options.dim,
       init: "glorot",
       bias: true,
@@ -78,7 +83,7 @@ export class ConvnetBackbone implements Backbone {
     this.stateWeights = this.blocks.flatMap((b) => (b.bn ? batchNormState(b.bn) : []));
   }
 
-  /** Globally average-pooled activations of the last block, [B, channels.at(-1)]. */
+  /** The last block's activations, pooled (avg, max) or flattened, [B, features]. */
   features(x: Tensor, training: boolean): Tensor2D {
     return tf.tidy(() => {
       let h = tf.reshape(x, [-1, ...this.inputShape]) as Tensor4D;
@@ -88,7 +93,8 @@ export class ConvnetBackbone implements Backbone {
         if (block.bn) h = batchNorm(h, block.bn, training);
         h = tf.relu(h);
       });
-      return tf.mean(h, [1, 2]) as Tensor2D;
+      if (this.options.pool === "flatten") return tf.reshape(h, [h.shape[0], -1]) as Tensor2D;
+      return (this.options.pool === "max" ? tf.max(h, [1, 2]) : tf.mean(h, [1, 2])) as Tensor2D;
     });
   }
 

@@ -8,7 +8,7 @@
  */
 import type { ComponentDef, CreateContext, Plugin } from "../../core/types.ts";
 import { DmlError } from "../../core/errors.ts";
-import { bool, int, nums } from "../../core/options.ts";
+import { bool, int, nums, str } from "../../core/options.ts";
 import { createMlp } from "./mlp.ts";
 import { createConvnet } from "./convnet.ts";
 import { bnInception, resnet, tfjsModel } from "./image_backbones.ts";
@@ -43,13 +43,18 @@ const convnet: ComponentDef = {
   kind: "backbone",
   name: "convnet",
   doc: "Small CNN: per entry of `channels` a conv3x3 -> BatchNorm -> ReLU block, 2x2 max-pool between blocks, " +
-    "global average pooling, then a linear embedding head of `dim`. He-normal convolutions, Glorot-normal head, " +
+    "global pooling (or the flattened map), then a linear embedding head of `dim`. He-normal convolutions, Glorot-normal head, " +
     "drawn from the run's seed. `features` are the pooled activations (channels.at(-1) wide).",
   options: {
     channels: nums([32, 64, 128], { min: 1, integer: true, doc: "output channels of each conv block" }),
     dim: int(128, { min: 1, doc: "embedding dimension" }),
     batchNorm: bool(true, "BatchNorm after each convolution (running moments momentum 0.9, eps 1e-5)"),
     normalize: bool(true, "L2-normalise the embedding"),
+    pool: str(
+      "avg",
+      ["avg", "max", "flatten"],
+      "last map to vector: global average, global max, or flatten (keeps the layout)",
+    ),
   },
   create: (o, ctx) => {
     const shape = inputShapeOf(ctx);
@@ -60,7 +65,7 @@ const convnet: ComponentDef = {
     }
     if (o.channels.length === 0) throw new DmlError(`${ctx.path}.channels: needs at least one conv block, got []`);
     return createConvnet(
-      { channels: o.channels, dim: o.dim, batchNorm: o.batchNorm, normalize: o.normalize },
+      { channels: o.channels, dim: o.dim, batchNorm: o.batchNorm, normalize: o.normalize, pool: o.pool },
       shape as [number, number, number],
       ctx.rng,
     );

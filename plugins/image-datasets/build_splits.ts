@@ -155,7 +155,9 @@ export async function buildImageSplits(name: string, layout: Layout, o: Options,
       );
     }
   };
-  const describe = (split: string, d: ImageFileDataset) => `${split} ${d.classes} classes (${d.size} images)`;
+  // Classes with images in the split (a query shares the gallery's numbering but may lack some of its classes).
+  const describe = (split: string, d: ImageFileDataset) =>
+    `${split} ${new Set(d.labels).size} classes (${d.size} images)`;
 
   const trainEntries = keep(layout.train);
   check("train", trainEntries, 2);

@@ -15,9 +15,14 @@
  */
 import type { TransformSpec } from "./transform.ts";
 
-/** How decoded 8-bit RGB becomes network input: ((v / 255) * range - mean) / std per channel, RGB or BGR order. */
+/**
+ * How decoded 8-bit RGB becomes network input: ((v / 255) * range - mean) / std per channel, then
+ * the channels in RGB or BGR order. `mean` and `std` are given in RGB order either way.
+ */
 export interface PixelSpec {
+  /** Per channel, R, G, B. */
   mean: [number, number, number];
+  /** Per channel, R, G, B. */
   std: [number, number, number];
   /** 1: values in [0, 1] before mean/std (torchvision); 255: [0, 255] (Caffe-converted weights). */
   range: number;

@@ -123,9 +123,11 @@ function writePixels(
   slot: number,
 ) {
   const base = slot * size * size * 3;
-  const [r, g, b] = channels < 3 ? [0, 0, 0] : req.pixels.bgr ? [2, 1, 0] : [0, 1, 2];
+  // The RGB channel each output channel holds; mean and std are given in RGB order whatever the output order.
+  const order = req.pixels.bgr ? [2, 1, 0] : [0, 1, 2];
+  const [r, g, b] = channels < 3 ? [0, 0, 0] : order;
   // One lookup table per output channel: byte -> normalised value (identity for uint8 output).
-  const [l0, l1, l2] = [0, 1, 2].map((c) => lookup(req.pixels, c, out instanceof Float32Array));
+  const [l0, l1, l2] = order.map((c) => lookup(req.pixels, c, out instanceof Float32Array));
   for (let y = 0; y < size; y++) {
     const row = y * size;
     for (let x = 0; x < size; x++) {

@@ -48,7 +48,7 @@ export class Adam implements Optimizer {
     });
   }
 
-  state(): State {
+  state(): Promise<State> {
     return this.slots.state();
   }
 

@@ -51,7 +51,7 @@ export class RAdam implements Optimizer {
     });
   }
 
-  state(): State {
+  state(): Promise<State> {
     return this.slots.state();
   }
 

@@ -44,7 +44,7 @@ export class Sgd implements Optimizer {
     });
   }
 
-  state(): State {
+  state(): Promise<State> {
     return this.slots.state();
   }
 

@@ -40,9 +40,9 @@ export class Slots {
     return list[i];
   }
 
-  state(): State {
+  async state(): Promise<State> {
     const out: Record<string, State> = { step: this.step };
-    for (const [n, list] of this.vars) out[n] = list.map((v) => v.dataSync() as Float32Array);
+    for (const [n, list] of this.vars) out[n] = await Promise.all(list.map((v) => v.data() as Promise<Float32Array>));
     return out;
   }
 

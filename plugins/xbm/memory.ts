@@ -64,10 +64,10 @@ export class CrossBatchMemory implements Memory {
     return this.ring?.count ?? 0;
   }
 
-  update(e: Tensor2D, y: Tensor1D, step: number): void {
+  update(e: Tensor2D, y: Tensor1D, step: number, items?: Int32Array): void {
     this.selfSlots = null;
     if (step < this.opts.start) return;
-    const slots = this.buffer(e.shape[1]).enqueue(e, y);
+    const slots = this.buffer(e.shape[1]).enqueue(e, y, undefined, items);
     if (this.order === "before-loss") this.selfSlots = slots;
   }
 
@@ -75,8 +75,12 @@ export class CrossBatchMemory implements Memory {
     return this.ring?.reference(this.selfSlots) ?? null;
   }
 
-  state(): State {
-    return { method: "xbm", ring: this.ring ? { ...this.ring.state() } : null };
+  stored(): { e: Tensor2D; items: Int32Array } | null {
+    return this.ring?.stored() ?? null;
+  }
+
+  async state(): Promise<State> {
+    return { method: "xbm", ring: this.ring ? { ...await this.ring.state() } : null };
   }
 
   load(s: State): void {

@@ -81,13 +81,13 @@ export class MomentFilter {
     return { mean: tf.clone(this.mean) as Tensor1D, std: tf.clone(this.std) as Tensor1D };
   }
 
-  state(): State {
+  async state(): Promise<State> {
     return {
       p: this.p,
       gain: this.gain,
       updates: this.updates,
-      mean: this.mean ? new Float32Array(this.mean.dataSync()) : null,
-      std: this.std ? new Float32Array(this.std.dataSync()) : null,
+      mean: this.mean ? new Float32Array(await this.mean.data()) : null,
+      std: this.std ? new Float32Array(await this.std.data()) : null,
     };
   }
 

@@ -77,7 +77,7 @@ export class CrossBatchNorm implements Memory {
     return this.ring?.count ?? 0;
   }
 
-  update(e: Tensor2D, y: Tensor1D, step: number): void {
+  update(e: Tensor2D, y: Tensor1D, step: number, items?: Int32Array): void {
     this.selfSlots = null;
     if (step < this.opts.start) return;
     const ring = this.buffer(e.shape[1]);
@@ -96,7 +96,7 @@ export class CrossBatchNorm implements Memory {
           ring.replaceFilled(matchMoments(stored.e, target.mean, target.std, this.opts.eps), ok);
         }
       }
-      const slots = ring.enqueue(z, y, ok);
+      const slots = ring.enqueue(z, y, ok, items);
       if (this.order === "before-loss") this.selfSlots = slots;
     });
     ok?.dispose();
@@ -106,11 +106,16 @@ export class CrossBatchNorm implements Memory {
     return this.ring?.reference(this.selfSlots) ?? null;
   }
 
-  state(): State {
+  /** The entries as adapted so far (what the loss compares with), and their train rows. */
+  stored(): { e: Tensor2D; items: Int32Array } | null {
+    return this.ring?.stored() ?? null;
+  }
+
+  async state(): Promise<State> {
     return {
       method: this.filter ? "axbn" : "xbn",
-      ring: this.ring ? { ...this.ring.state() } : null,
-      kalman: this.filter ? this.filter.state() : null,
+      ring: this.ring ? { ...await this.ring.state() } : null,
+      kalman: this.filter ? await this.filter.state() : null,
     };
   }
 

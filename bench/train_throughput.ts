@@ -1,0 +1,215 @@
+/**
+ * Images per second of full training steps (batch, forward, backward, optimizer, the loss read
+ * back) run by the project's own trainer, per backend, side by side in one process:
+ *
+ * - `quickstart`: recipes/quickstart.yaml as written (Fashion-MNIST 28×28, m-per-class B = 48,
+ *   multi-similarity, Adam; its backbone);
+ * - `quickstart-convnet`: the same with the `convnet` backbone (channels 32, 64, 128);
+ * - `resnet50`: ResNet-50 at 224×224 on random images, B = `--resnet-batch` (8: tfjs keeps every
+ *   intermediate of the step, ~0.7 GB per image, so B = 32 needs more than this 24 GiB machine has).
+ *
+ * Each run is `train()` with `train.maxSteps` steps, a step record per step (`logEvery: 1`), no
+ * checkpoint, and a tiny test split; the figure is the median of the trainer's own images/s over
+ * the steps after the first (which compiles kernels). Slow pairs run fewer steps (see STEPS).
+ * Ratios are against the fastest *plain tfjs* backend of the model: cpu, webgpu, and wasm where
+ * it needs none of dml's added kernels (core/wasm_kernels.ts; a convolution's filter gradient
+ * is one). `blas` is dml's (core/blas_backend.ts). A software WebGPU adapter is marked so.
+ *
+ * ```sh
+ * deno run -A --unstable-webgpu bench/train_throughput.ts [--models quickstart,quickstart-convnet,resnet50]
+ *   [--backends blas,wasm,cpu,webgpu] [--steps N] [--resnet-batch 8] [--note "machine shared with ..."] [--write]
+ * ```
+ * `--write` rewrites the section of bench/RESULTS.md; `--note` adds to its machine line.
+ */
+import { parseArgs } from "node:util";
+import { loadRecipe, type RawRecipe, resolveRecipe } from "../core/recipe.ts";
+import { train } from "../core/trainer.ts";
+import { createRegistry } from "../plugins/builtin.ts";
+import { availableBackends, isSoftwareAdapter, webgpuAdapter } from "../core/backend.ts";
+import { randomImagesPlugin } from "./random_images.ts";
+import { machine, table, writeSection } from "./results_md.ts";
+
+const QUICKSTART = new URL("../recipes/quickstart.yaml", import.meta.url).pathname;
+
+const { values: args } = parseArgs({
+  args: Deno.args,
+  options: {
+    models: { type: "string", default: "quickstart,quickstart-convnet,resnet50" },
+    backends: { type: "string" },
+    steps: { type: "string" },
+    write: { type: "boolean", default: false },
+    note: { type: "string", default: "" },
+    "resnet-batch": { type: "string", default: "8" },
+  },
+});
+
+interface Model {
+  name: string;
+  describe: string;
+  recipe(): Promise<RawRecipe>;
+  convolutional: boolean;
+}
+
+/** The quickstart recipe, or (until it exists) the same set-up written out. */
+async function quickstart(): Promise<RawRecipe> {
+  try {
+    return await loadRecipe(QUICKSTART);
+  } catch {
+    return {
+      name: "quickstart",
+      seed: 0,
+      data: { use: "fashion-mnist" },
+      backbone: { use: "mlp", hidden: [256], dim: 64 },
+      sampler: { use: "m-per-class", classes: 6, perClass: 8 },
+      loss: { use: "multi-similarity" },
+      optimizer: { use: "adam", lr: 0.001 },
+      eval: { use: "retrieval", recallAt: [1] },
+      train: { epochs: 1 },
+    };
+  }
+}
+
+const MODELS: Model[] = [
+  {
+    name: "quickstart",
+    describe: "recipes/quickstart.yaml",
+    recipe: quickstart,
+    convolutional: false,
+  },
+  {
+    name: "quickstart-convnet",
+    describe: "recipes/quickstart.yaml with backbone convnet (32, 64, 128 channels)",
+    recipe: async () => ({ ...(await quickstart()), backbone: { use: "convnet", dim: 64 } }),
+    convolutional: true,
+  },
+  {
+    name: "resnet50",
+    describe: `ResNet-50, 224×224 random images, m-per-class B = ${args["resnet-batch"]}, multi-similarity, Adam`,
+    recipe: () =>
+      Promise.resolve({
+        name: "resnet50",
+        seed: 0,
+        data: {
+          use: "bench-random-images",
+          side: 224,
+          size: 256,
+          classes: Math.max(2, Number(args["resnet-batch"]) / 2),
+        },
+        backbone: { use: "resnet", depth: 50, dim: 512 },
+        sampler: { use: "m-per-class", classes: Number(args["resnet-batch"]) / 2, perClass: 2 },
+        loss: { use: "multi-similarity" },
+        optimizer: { use: "adam", lr: 0.0001 },
+        eval: { use: "retrieval", recallAt: [1] },
+        train: { epochs: 1 },
+      }),
+    convolutional: true,
+  },
+];
+
+/** Steps per run (the first is a warm-up); fewer where one step takes minutes. null: not run by default. */
+function steps(model: Model, backend: string, software: boolean): number | null {
+  if (args.steps) return Math.max(2, Number(args.steps));
+  if (model.name === "resnet50") {
+    // cpu's filter gradient runs at ~0.02 GFLOP/s (a step would take hours); lavapipe and wasm take minutes.
+    return backend === "blas" ? 3 : null;
+  }
+  if (model.convolutional) return backend === "cpu" || software ? 2 : 10;
+  return 30;
+}
+
+/** The trainer's images/s of each step after the first. */
+async function throughput(raw: RawRecipe, backend: string, maxSteps: number): Promise<number[]> {
+  const registry = createRegistry();
+  registry.register(randomImagesPlugin);
+  const out = await Deno.makeTempDir({ prefix: "dml-throughput-" });
+  try {
+    const r = structuredClone(raw);
+    r.output = out;
+    r.train = { ...(r.train as object), backend, maxSteps, epochs: 1, logEvery: 1, checkpoint: false, prefetch: 2 };
+    r.eval = { ...(r.eval as object), every: 0, baselines: false };
+    if ((r.data as { use: string }).use === "fashion-mnist") r.data = { ...(r.data as object), testPerClass: 8 };
+    const recipe = await resolveRecipe(r, registry);
+    const result = await train(recipe, registry, { quiet: true });
+    const lines = (await Deno.readTextFile(`${result.runDir}/metrics.jsonl`)).trim().split("\n");
+    const perStep = lines.map((l) => JSON.parse(l)).filter((x) => x.type === "step").map((x) => x.imagesPerSec);
+    return perStep.slice(1);
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+const adapter = await webgpuAdapter();
+const software = adapter !== null && isSoftwareAdapter(adapter);
+const backends = args.backends?.split(",") ?? await availableBackends();
+const models = args.models!.split(",").map((n) => {
+  const m = MODELS.find((x) => x.name === n);
+  if (!m) throw new Error(`--models: unknown '${n}'; known: ${MODELS.map((x) => x.name).join(", ")}`);
+  return m;
+});
+const label = (b: string) => (b === "webgpu" && software ? "webgpu (software: lavapipe)" : b);
+const plain = (m: Model, b: string) => b === "cpu" || b === "webgpu" || (b === "wasm" && !m.convolutional);
+
+const where = await machine() + (args.note ? `; ${args.note}` : "");
+console.log(`machine: ${where}`);
+const rows: string[][] = [];
+for (const model of models) {
+  const raw = await model.recipe();
+  const figures = new Map<string, number>();
+  const notes = new Map<string, string>();
+  for (const backend of backends) {
+    const n = steps(model, backend, software && backend === "webgpu");
+    if (n === null) {
+      notes.set(backend, "not run by default (too slow; pass --steps)");
+      continue;
+    }
+    const t0 = performance.now();
+    try {
+      const perStep = await throughput(raw, backend, n);
+      figures.set(backend, median(perStep));
+      console.log(
+        `${model.name} on ${label(backend)}: ${median(perStep).toFixed(1)} images/s (steps after the first: ${
+          perStep.map((x) => x.toFixed(1)).join(", ")
+        }; ${((performance.now() - t0) / 1000).toFixed(0)} s)`,
+      );
+    } catch (e) {
+      notes.set(backend, `failed: ${(e as Error).message.split("\n")[0]}`);
+      console.log(`${model.name} on ${label(backend)}: ${notes.get(backend)}`);
+    }
+  }
+  const plainBest = Math.max(0, ...[...figures].filter(([b]) => plain(model, b)).map(([, v]) => v));
+  for (const backend of backends) {
+    const v = figures.get(backend);
+    rows.push([
+      model.name,
+      label(backend) + (plain(model, backend) ? "" : backend === "wasm" ? " + dml kernels" : " (dml)"),
+      v === undefined ? notes.get(backend) ?? "" : v.toFixed(1),
+      v === undefined || plainBest === 0 ? "" : `${(v / plainBest).toFixed(1)}×`,
+    ]);
+  }
+}
+const head = ["model", "backend", "images/s", "vs best plain tfjs"];
+console.log(`\n${table(head, rows)}`);
+
+if (args.write) {
+  const command = `deno run -A --unstable-webgpu bench/train_throughput.ts ${Deno.args.join(" ")}`.trim();
+  await writeSection(
+    "train_throughput",
+    [
+      "## Training throughput (bench/train_throughput.ts)",
+      "",
+      `${new Date().toISOString().slice(0, 10)} · ${where}`,
+      "",
+      `Command: \`${command}\``,
+      "",
+      ...models.map((m) => `- \`${m.name}\`: ${m.describe}`),
+      "",
+      "Full training steps by the trainer (batch, forward, backward, Adam, loss read back); median of the",
+      'steps after the first. "vs best plain tfjs": against the fastest backend tfjs ships as it is.',
+      "",
+      table(head, rows),
+    ].join("\n"),
+  );
+  console.log("bench/RESULTS.md updated");
+}
