@@ -18,7 +18,7 @@ import { train } from "../core/trainer.ts";
 import { createRegistry } from "../plugins/builtin.ts";
 import { blas } from "../core/blas.ts";
 import type { Hooks, Plugin } from "../core/types.ts";
-import { machine, table, writeSection } from "./results_md.ts";
+import { commandLine, machine, table, writeSection } from "./results_md.ts";
 
 const { values: args } = parseArgs({
   args: Deno.args,
@@ -101,7 +101,7 @@ if (args.write) {
       "",
       `${new Date().toISOString().slice(0, 10)} · ${where}`,
       "",
-      `Command: \`deno run -A --unstable-webgpu bench/memory_flat.ts ${Deno.args.join(" ")}\``.replace(" `", "`"),
+      `Command: \`${commandLine("memory_flat.ts")}\``,
       "",
       `recipes/quickstart.yaml for ${steps} steps on ${args.backend}, sampled after every step.`,
       "",

@@ -46,6 +46,12 @@ export async function writeSection(name: string, body: string): Promise<void> {
   await Deno.writeTextFile(RESULTS, next);
 }
 
+/** How this script was run, for the section: `deno run -A --unstable-webgpu bench/<script> <args>`. */
+export function commandLine(script: string): string {
+  const args = Deno.args.map((a) => (/[\s"']/.test(a) ? JSON.stringify(a) : a));
+  return ["deno run -A --unstable-webgpu", `bench/${script}`, ...args].join(" ");
+}
+
 /** A Markdown table. */
 export function table(head: string[], rows: string[][]): string {
   return [head, head.map(() => "---"), ...rows].map((r) => `| ${r.join(" | ")} |`).join("\n");

@@ -27,7 +27,7 @@ import { train } from "../core/trainer.ts";
 import { createRegistry } from "../plugins/builtin.ts";
 import { availableBackends, isSoftwareAdapter, webgpuAdapter } from "../core/backend.ts";
 import { randomImagesPlugin } from "./random_images.ts";
-import { machine, table, writeSection } from "./results_md.ts";
+import { commandLine, machine, table, writeSection } from "./results_md.ts";
 
 const QUICKSTART = new URL("../recipes/quickstart.yaml", import.meta.url).pathname;
 
@@ -193,7 +193,6 @@ const head = ["model", "backend", "images/s", "vs best plain tfjs"];
 console.log(`\n${table(head, rows)}`);
 
 if (args.write) {
-  const command = `deno run -A --unstable-webgpu bench/train_throughput.ts ${Deno.args.join(" ")}`.trim();
   await writeSection(
     "train_throughput",
     [
@@ -201,7 +200,7 @@ if (args.write) {
       "",
       `${new Date().toISOString().slice(0, 10)} · ${where}`,
       "",
-      `Command: \`${command}\``,
+      `Command: \`${commandLine("train_throughput.ts")}\``,
       "",
       ...models.map((m) => `- \`${m.name}\`: ${m.describe}`),
       "",

@@ -1,9 +1,10 @@
 /**
  * The `blas` tfjs backend: tfjs's cpu backend under another name, with its heavy kernels replaced.
  * Matrix products and convolutions (and their gradients) call BLAS sgemm through Deno's FFI;
- * broadcasting arithmetic, reductions over leading axes and max-pooling use loops that run at
- * memory speed instead of tfjs cpu's per-element index arithmetic. Every other kernel is the cpu
- * backend's own, so anything that runs on `cpu` runs here.
+ * broadcasting arithmetic and comparisons, common unary ops, sums over adjacent axes and
+ * max-pooling use loops that run at memory speed instead of tfjs cpu's per-element index
+ * arithmetic. Every other kernel is the cpu backend's own, so anything that runs on `cpu` runs
+ * here, with the same results up to float32 rounding.
  *
  * It exists only where core/blas.ts loads a BLAS library (`--allow-ffi` and e.g. libopenblas).
  *
@@ -56,12 +57,7 @@ export function registerBlasBackend(): boolean {
   return true;
 }
 
-/** Names of the kernels this backend computes itself rather than with the cpu backend's code. */
-export function blasKernelNames(): string[] {
-  const lib = blas();
-  return lib ? [...blasKernels(lib).keys()] : [];
-}
-
+/** A float32 input's values. */
 function values(backend: MathBackendCPU, t: TensorInfo): Float32Array {
   const v = backend.data.get(t.dataId).values;
   return v instanceof Float32Array ? v : Float32Array.from(v as ArrayLike<number>);

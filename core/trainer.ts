@@ -314,10 +314,11 @@ async function runBaselines(
 
 function baselineTable(b: Record<string, Record<string, number>>, trained: Record<string, number>): string {
   const rows = { ...b, "trained network": trained };
-  const keys = Object.keys(trained).filter((k) => k.startsWith("recall@"));
-  const head = `${"".padEnd(18)}${keys.map((k) => k.padStart(10)).join("")}`;
+  // Recall@K is what the papers headline; R-Precision and MAP@R also weigh the rest of the ranking.
+  const keys = Object.keys(trained).filter((k) => k.startsWith("recall@") || k === "r_precision" || k === "map@r");
+  const head = `${"".padEnd(18)}${keys.map((k) => k.padStart(12)).join("")}`;
   const lines = Object.entries(rows).map(([n, m]) =>
-    `${n.padEnd(18)}${keys.map((k) => (m[k] ?? NaN).toFixed(4).padStart(10)).join("")}`
+    `${n.padEnd(18)}${keys.map((k) => (m[k] ?? NaN).toFixed(4).padStart(12)).join("")}`
   );
   return [head, ...lines].join("\n");
 }

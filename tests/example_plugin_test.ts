@@ -86,7 +86,6 @@ Deno.test("example plugin: its recipe, outside plugins/, trains through the regi
   const sets = [
     `output=${out}`,
     "train.maxSteps=3",
-    "train.backend=cpu",
     "data.limit=240",
     "data.testPerClass=30",
     "eval.baselines=false",

@@ -22,6 +22,17 @@ export type GemmFn = (g: Gemm) => void;
 /** Patch-matrix floats per chunk (32 MB). */
 export const CHUNK_FLOATS = 8 << 20;
 
+let patches = new Float32Array(0);
+
+/**
+ * The patch matrix, kept between calls: fresh memory costs a page fault per 4 KB on first touch,
+ * which is slower than the im2col that fills it. Every user overwrites what it reads.
+ */
+function patchBuffer(n: number): Float32Array {
+  if (patches.length < n) patches = new Float32Array(n);
+  return patches.subarray(0, n);
+}
+
 function imagesPerChunk(g: ConvGeometry): number {
   return Math.max(1, Math.min(g.batch, Math.floor(CHUNK_FLOATS / Math.max(1, g.pixels * g.patch))));
 }
@@ -40,7 +51,7 @@ export function conv2dByGemm(
     return y;
   }
   const per = imagesPerChunk(g);
-  const col = new Float32Array(per * g.pixels * g.patch);
+  const col = patchBuffer(per * g.pixels * g.patch);
   for (let b0 = 0; b0 < g.batch; b0 += per) {
     const n = Math.min(per, g.batch - b0);
     im2col(x, g, b0, n, col);
@@ -63,7 +74,7 @@ export function conv2dBackpropInputByGemm(
     return dx;
   }
   const per = imagesPerChunk(g);
-  const col = new Float32Array(per * g.pixels * g.patch);
+  const col = patchBuffer(per * g.pixels * g.patch);
   for (let b0 = 0; b0 < g.batch; b0 += per) {
     const n = Math.min(per, g.batch - b0);
     gemm({ m: n * g.pixels, n: g.patch, k: outC, a: dy.subarray(b0 * g.pixels * outC), b: w, transB: true, c: col });
@@ -86,7 +97,7 @@ export function conv2dBackpropFilterByGemm(
     return dw;
   }
   const per = imagesPerChunk(g);
-  const col = new Float32Array(per * g.pixels * g.patch);
+  const col = patchBuffer(per * g.pixels * g.patch);
   for (let b0 = 0; b0 < g.batch; b0 += per) {
     const n = Math.min(per, g.batch - b0);
     im2col(x, g, b0, n, col);
