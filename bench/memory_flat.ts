@@ -1,13 +1,14 @@
 /**
- * Host memory and live tensors over a long training run: the quickstart recipe (its backbone)
- * for 1,000 steps by the project's trainer, on blas where a BLAS library loads, else wasm. A
+ * Host memory and live tensors over a long training run: the quickstart recipe, with an mlp
+ * backbone unless `--recipe-backbone` (to be quick), for 1,000 steps by the project's trainer,
+ * on blas where a BLAS library loads, else wasm. A
  * probe hook reads `Deno.memoryUsage().rss` and `tf.memory().numTensors` after every step; the
  * script prints them after the first step, at each tenth of the run and at the end, with the
  * peak, and fails (exit 1) if the tensor count grew or the RSS of the last tenth exceeds that of
  * the second tenth by more than `--rss-slack` MiB (the first steps allocate the pools).
  *
  * ```sh
- * deno run -A --unstable-webgpu bench/memory_flat.ts [--steps 1000] [--backend blas] [--write]
+ * deno run -A --unstable-webgpu bench/memory_flat.ts [--steps 1000] [--backend blas] [--recipe-backbone] [--write]
  * ```
  * `--write` rewrites its section of bench/RESULTS.md.
  */
@@ -26,6 +27,7 @@ const { values: args } = parseArgs({
     steps: { type: "string", default: "1000" },
     backend: { type: "string", default: blas() ? "blas" : "wasm" },
     "rss-slack": { type: "string", default: "64" },
+    "recipe-backbone": { type: "boolean", default: false },
     write: { type: "boolean", default: false },
     note: { type: "string", default: "" },
   },
@@ -68,6 +70,8 @@ raw.output = out;
 raw.train = { ...(raw.train as object), backend: args.backend, epochs: 1000, maxSteps: steps, checkpoint: false };
 raw.eval = { use: "memory-probe", every: 0, baselines: false };
 raw.data = { ...(raw.data as object), testPerClass: 16 };
+if (!args["recipe-backbone"]) raw.backbone = { use: "mlp", hidden: [256], dim: 64 };
+const backbone = (raw.backbone as { use: string }).use;
 const t0 = performance.now();
 try {
   const result = await train(await resolveRecipe(raw, registry), registry, { quiet: true });
@@ -103,7 +107,7 @@ if (args.write) {
       "",
       `Command: \`${commandLine("memory_flat.ts")}\``,
       "",
-      `recipes/quickstart.yaml for ${steps} steps on ${args.backend}, sampled after every step.`,
+      `recipes/quickstart.yaml (backbone ${backbone}) for ${steps} steps on ${args.backend}, sampled after every step.`,
       "",
       table(["after step", "RSS MiB", "live tensors"], rows),
       "",

@@ -22,6 +22,20 @@
  * ```
  */
 
+import {
+  markdownTable,
+  meanSeconds,
+  meanStd,
+  perSeedTable,
+  readJsonl,
+  recipeArgs,
+  runMissing,
+  summary,
+  train,
+  trainCommand,
+  writeTable,
+} from "./grid.ts";
+
 const METHODS = ["binomial-512", "bier", "bier-activation", "bier-adversarial"] as const;
 const SEEDS = [0, 1, 2];
 const RESULTS = "docs/results/bier.jsonl";
@@ -50,69 +64,41 @@ const OVERRIDES: Record<Method, string[]> = {
 /** The `deno task train` arguments of one run. */
 function trainArgs(method: Method, seed: number): string[] {
   // wasm: the fastest CPU backend for an mlp (auto falls back to cpu, whose conv kernels it needs).
-  const sets = [
+  return recipeArgs("recipes/bier.yaml", [
     `seed=${seed}`,
     "train.backend=wasm",
     "train.checkpoint=false",
     "eval.every=0",
     "output=runs/bier-grid",
     ...OVERRIDES[method],
-  ];
-  return ["recipes/bier.yaml", ...sets.flatMap((s) => ["--set", s])];
-}
-
-async function readJsonl<T>(path: string): Promise<T[]> {
-  try {
-    const text = await Deno.readTextFile(path);
-    return text.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l) as T);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return [];
-    throw e;
-  }
+  ]);
 }
 
 async function runOne(method: Method, seed: number): Promise<Result> {
-  const args = trainArgs(method, seed);
-  console.log(`deno task train ${args.map((a) => (a.includes(" ") ? `'${a}'` : a)).join(" ")}`);
-  const t0 = performance.now();
-  const out = await new Deno.Command("deno", { args: ["task", "-q", "train", ...args], stderr: "inherit" }).output();
-  const seconds = (performance.now() - t0) / 1000;
-  const lines = new TextDecoder().decode(out.stdout).trim().split("\n");
-  if (!out.success) throw new Error(`run failed (exit ${out.code}): ${lines.slice(-3).join(" | ")}`);
-  const last = JSON.parse(lines[lines.length - 1]) as { runDir: string; metrics: Record<string, number> };
-  const records = await readJsonl<Record<string, unknown>>(`${last.runDir}/metrics.jsonl`);
+  const { runDir, metrics, seconds } = await train(trainArgs(method, seed));
+  const records = await readJsonl<Record<string, unknown>>(`${runDir}/metrics.jsonl`);
   const corr = records.filter((r) => r.type === "bier").map((r) => r["learner-corr"] as number);
   return {
     method,
     seed,
-    metrics: last.metrics,
+    metrics,
     learnerCorr: corr[corr.length - 1],
     learnerCorrInit: corr[0],
     seconds,
-    runDir: last.runDir,
+    runDir,
   };
-}
-
-function meanStd(xs: number[], scale = 100, digits = 2): string {
-  if (xs.length === 0) return "–";
-  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
-  const sd = xs.length > 1 ? Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (xs.length - 1)) : 0;
-  return `${(scale * mean).toFixed(digits)} ± ${(scale * sd).toFixed(digits)}`;
 }
 
 function table(results: Result[]): string {
   const keys = ["recall@1", "recall@2", "recall@4", "recall@8", "map@r"];
-  const lines = [
-    `| method | ${keys.map((k) => `${k} (%)`).join(" | ")} | learner corr. | seeds | s / run |`,
-    `| --- | ${keys.map(() => "---").join(" | ")} | --- | --- | --- |`,
-  ];
-  for (const m of METHODS) {
-    const rs = results.filter((r) => r.method === m);
-    const secs = rs.length ? (rs.reduce((a, r) => a + r.seconds, 0) / rs.length).toFixed(0) : "–";
-    const cells = keys.map((k) => meanStd(rs.map((r) => r.metrics[k]).filter((v) => v !== undefined)));
-    const corr = meanStd(rs.map((r) => r.learnerCorr), 1, 3);
-    lines.push(`| ${m} | ${cells.join(" | ")} | ${corr} | ${rs.length} | ${secs} |`);
-  }
+  const lines = markdownTable(
+    ["method", ...keys.map((k) => `${k} (%)`), "learner corr.", "seeds", "s / run"],
+    METHODS.map((m) => {
+      const rs = results.filter((r) => r.method === m);
+      const cells = keys.map((k) => meanStd(rs.map((r) => r.metrics[k]).filter((v) => v !== undefined)));
+      return [m, ...cells, meanStd(rs.map((r) => r.learnerCorr), 1, 3), `${rs.length}`, meanSeconds(rs)];
+    }),
+  );
   const init = meanStd(results.map((r) => r.learnerCorrInit), 1, 3);
   const perSeed = [
     "",
@@ -120,15 +106,11 @@ function table(results: Result[]): string {
     "",
     "Per seed, Recall@1 (%) / learner correlation:",
     "",
-    `| method | ${SEEDS.map((s) => `seed ${s}`).join(" | ")} |`,
-    `| --- | ${SEEDS.map(() => "---").join(" | ")} |`,
-    ...METHODS.map((m) =>
-      `| ${m} | ${
-        SEEDS.map((s) => {
-          const r = results.find((x) => x.method === m && x.seed === s);
-          return r ? `${(100 * r.metrics["recall@1"]).toFixed(2)} / ${r.learnerCorr.toFixed(3)}` : "–";
-        }).join(" | ")
-      } |`
+    ...perSeedTable(
+      results,
+      METHODS,
+      SEEDS,
+      (r) => `${(100 * r.metrics["recall@1"]).toFixed(2)} / ${r.learnerCorr.toFixed(3)}`,
     ),
   ];
   const commands = [
@@ -137,40 +119,19 @@ function table(results: Result[]): string {
     "# the whole grid (one training process at a time):",
     "deno run --allow-read --allow-write --allow-run --allow-env experiments/bier.ts",
     "# one cell by hand, e.g. seed 1 of each method:",
-    ...METHODS.map((m) => `deno task train ${trainArgs(m, 1).map((a) => (a.includes(" ") ? `'${a}'` : a)).join(" ")}`),
+    ...METHODS.map((m) => trainCommand(trainArgs(m, 1))),
     "```",
   ];
   return [...lines, ...perSeed, ...commands].join("\n");
 }
 
-async function writeReport(results: Result[]): Promise<void> {
-  const start = "<!-- table:start -->", end = "<!-- table:end -->";
-  let doc: string;
-  try {
-    doc = await Deno.readTextFile(REPORT);
-  } catch {
-    doc = `# BIER on Fashion-MNIST\n\n${start}\n${end}\n`;
-  }
-  const i = doc.indexOf(start), j = doc.indexOf(end);
-  const body = `${start}\n${table(results)}\n${end}`;
-  await Deno.writeTextFile(REPORT, i >= 0 && j > i ? doc.slice(0, i) + body + doc.slice(j + end.length) : doc + body);
-}
-
 if (import.meta.main) {
   const results = await readJsonl<Result>(RESULTS);
   if (!Deno.args.includes("--table")) {
-    for (const seed of SEEDS) {
-      for (const method of METHODS) {
-        if (results.some((r) => r.method === method && r.seed === seed)) continue;
-        const r = await runOne(method, seed);
-        results.push(r);
-        await Deno.writeTextFile(RESULTS, JSON.stringify(r) + "\n", { append: true });
-        console.log(
-          `  recall@1 ${r.metrics["recall@1"]?.toFixed(4)} map@r ${r.metrics["map@r"]?.toFixed(4)} ` +
-            `corr ${r.learnerCorr?.toFixed(3)} (${r.seconds.toFixed(0)} s)`,
-        );
-      }
+    const cells = SEEDS.flatMap((seed) => METHODS.map((method) => ({ method, seed })));
+    for await (const r of runMissing(RESULTS, results, cells, (c) => runOne(c.method, c.seed))) {
+      console.log(summary(r, `corr ${r.learnerCorr?.toFixed(3)} `));
     }
   }
-  await writeReport(results);
+  await writeTable(REPORT, "BIER on Fashion-MNIST", table(results));
 }

@@ -4,20 +4,11 @@
  */
 import { deepStrictEqual as assertEquals, match, ok } from "node:assert/strict";
 
-const ROOT = new URL("..", import.meta.url).pathname;
+import { assertOneLineError as oneLine, ROOT, runCli } from "./cli_process.ts";
+
 const FIXTURES = `${ROOT}tests/fixtures`;
 
-async function cli(cwd: string, ...args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${ROOT}cli.ts`, ...args],
-    cwd,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr).trim() };
-}
+const cli = (cwd: string, ...args: string[]) => runCli(cwd, ["-A"], args);
 
 async function workspace(files: Record<string, string>): Promise<string> {
   const dir = await Deno.makeTempDir();
@@ -43,13 +34,6 @@ async function tree(dir: string): Promise<string[]> {
   };
   await walk(dir);
   return out.sort();
-}
-
-function oneLine(r: { code: number; stderr: string }, pattern: RegExp) {
-  assertEquals(r.code, 2, `exit code for: ${r.stderr}`);
-  assertEquals(r.stderr.split("\n").length, 1, `one line expected, got:\n${r.stderr}`);
-  match(r.stderr, pattern);
-  ok(!/\bat file:|Stack backtrace/.test(r.stderr));
 }
 
 const base = "extends: toy.yaml\n";

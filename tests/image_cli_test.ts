@@ -7,21 +7,11 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { stringify } from "yaml";
 import { fakeCub200 } from "./image_fixtures.ts";
+import { runCli } from "./cli_process.ts";
 
-const ROOT = new URL("..", import.meta.url).pathname;
 const TRAIN_PERMISSIONS = ["--allow-read", "--allow-env", "--allow-write=runs,.cache", "--allow-sys", "--allow-ffi"];
 
-async function train(cwd: string, permissions: string[], ...args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...permissions, `${ROOT}cli.ts`, "train", ...args],
-    cwd,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr).trim() };
-}
+const train = (cwd: string, permissions: string[], ...args: string[]) => runCli(cwd, permissions, ["train", ...args]);
 
 async function recipe(dir: string, root: string): Promise<string> {
   const path = `${dir}/cub.yaml`;

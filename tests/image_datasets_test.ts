@@ -7,11 +7,11 @@ import { readMat5 } from "../plugins/image-datasets/mat5.ts";
 import { readCars196 } from "../plugins/image-datasets/cars196.ts";
 import { ImageFileDataset } from "../plugins/image-datasets/image_file_dataset.ts";
 import {
+  FAKE_LAYOUTS,
   fakeCars196,
   type FakeCopy,
   fakeCub200,
   fakeDeepFashion2,
-  fakeImageFolder,
   fakeInShop,
   fakeJpeg,
   fakeSop,
@@ -67,19 +67,9 @@ function checkSplits(data: DatasetSplits, fake: FakeCopy): void {
   }
 }
 
-const LAYOUTS: Array<[string, (dir: string) => Promise<FakeCopy>]> = [
-  ["cub200", (d) => fakeCub200(d)],
-  ["cars196", (d) => fakeCars196(d)],
-  ["sop", (d) => fakeSop(d)],
-  ["inshop", (d) => fakeInShop(d)],
-  ["deepfashion2", (d) => fakeDeepFashion2(d)],
-  ["vehicleid", (d) => fakeVehicleId(d)],
-  ["image-folder", (d) => fakeImageFolder(d)],
-];
-
 Deno.test("every layout's fake copy gives its standard splits: class counts, sizes, disjoint train and test", async () => {
   await inTempDir(async (dir) => {
-    for (const [name, make] of LAYOUTS) {
+    for (const [name, make] of FAKE_LAYOUTS) {
       const fake = await make(`${dir}/${name}`);
       const data = await create(name, { root: fake.root });
       checkSplits(data, fake);

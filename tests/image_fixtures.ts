@@ -334,3 +334,14 @@ export async function fakeImageFolder(dir: string, o = { classes: 4, perClass: 3
     classes: { train: half, test: o.classes - half },
   };
 }
+
+/** Every layout's fake copy at its default size, under the dataset plugin's name. */
+export const FAKE_LAYOUTS: Array<[string, (dir: string) => Promise<FakeCopy>]> = [
+  ["cub200", (d) => fakeCub200(d)],
+  ["cars196", (d) => fakeCars196(d)],
+  ["sop", (d) => fakeSop(d)],
+  ["inshop", (d) => fakeInShop(d)],
+  ["deepfashion2", (d) => fakeDeepFashion2(d)],
+  ["vehicleid", (d) => fakeVehicleId(d)],
+  ["image-folder", (d) => fakeImageFolder(d)],
+];

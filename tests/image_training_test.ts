@@ -4,17 +4,7 @@ import { tf } from "../core/tf.ts";
 import { loadRecipe, resolveRecipe } from "../core/recipe.ts";
 import { train } from "../core/trainer.ts";
 import { createRegistry } from "../plugins/builtin.ts";
-import {
-  fakeCars196,
-  type FakeCopy,
-  fakeCub200,
-  fakeDeepFashion2,
-  fakeImageFolder,
-  fakeInShop,
-  fakeSop,
-  fakeVehicleId,
-  inTempDir,
-} from "./image_fixtures.ts";
+import { FAKE_LAYOUTS, fakeCub200, inTempDir } from "./image_fixtures.ts";
 
 /** Two training steps of a tiny ResNet on `dataset`, then the evaluation, through the real trainer. */
 async function smokeRun(dir: string, dataset: string, root: string, sets: string[] = []) {
@@ -37,17 +27,7 @@ async function smokeRun(dir: string, dataset: string, root: string, sets: string
   return await train(resolved, registry, { quiet: true });
 }
 
-const LAYOUTS: Array<[string, (dir: string) => Promise<FakeCopy>]> = [
-  ["cub200", (d) => fakeCub200(d)],
-  ["cars196", (d) => fakeCars196(d)],
-  ["sop", (d) => fakeSop(d)],
-  ["inshop", (d) => fakeInShop(d)],
-  ["deepfashion2", (d) => fakeDeepFashion2(d)],
-  ["vehicleid", (d) => fakeVehicleId(d)],
-  ["image-folder", (d) => fakeImageFolder(d)],
-];
-
-for (const [name, make] of LAYOUTS) {
+for (const [name, make] of FAKE_LAYOUTS) {
   Deno.test(`${name}: a two-step training run on a fake copy trains and evaluates`, async () => {
     await inTempDir(async (dir) => {
       const fake = await make(dir);

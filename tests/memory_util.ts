@@ -8,6 +8,7 @@ import type { Scalar, Tensor1D, Tensor2D, Variable } from "@tensorflow/tfjs-core
 import { pairMatrix } from "../core/pairs.ts";
 import type { Memory, Reference } from "../core/types.ts";
 import { Rng } from "../core/rng.ts";
+import { CrossBatchNorm } from "../plugins/xbn/mod.ts";
 
 /** A plain FIFO of rows written at `(written + i) mod size`: the reference for the ring buffer. */
 export class FifoModel {
@@ -132,3 +133,16 @@ export function toyRun(memory: Memory | null, opts: { steps: number; n?: number;
   optimizer.dispose();
   return { records, counts, final };
 }
+
+/** A CrossBatchNorm with the tests' defaults (16 slots from step 0, weight 1, before the loss, normalised). */
+export const xbn = (o: Partial<ConstructorParameters<typeof CrossBatchNorm>[0]> = {}): CrossBatchNorm =>
+  new CrossBatchNorm({
+    size: 16,
+    start: 0,
+    weight: 1,
+    batchLoss: false,
+    order: "before-loss",
+    normalize: true,
+    eps: 1e-6,
+    ...o,
+  });

@@ -9,8 +9,8 @@ import { loadRecipe, resolveRecipe } from "../core/recipe.ts";
 import { train } from "../core/trainer.ts";
 import { createRegistry } from "../plugins/builtin.ts";
 import type { EmbeddingMap, RetrievalExamples, RunInfo } from "../core/report/files.ts";
+import { assertOneLineError as oneLine, ROOT, runCli } from "./cli_process.ts";
 
-const ROOT = new URL("..", import.meta.url).pathname;
 const FIXTURES = `${ROOT}tests/fixtures/`;
 
 async function toyRun(out: string, sets: string[] = [], resumeDir?: string): Promise<string> {
@@ -25,21 +25,8 @@ async function toyRun(out: string, sets: string[] = [], resumeDir?: string): Pro
 /** The CLI with the report task's permissions (or all, with `all`). */
 async function report(cwd: string, args: string[], all = false) {
   const perms = all ? ["-A"] : ["--allow-read", "--allow-env", "--allow-sys", "--allow-write=runs"];
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...perms, `${ROOT}cli.ts`, "report", ...args],
-    cwd,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout).trim(), stderr: dec.decode(out.stderr).trim() };
-}
-
-function oneLine(r: { code: number; stderr: string }, pattern: RegExp) {
-  assertEquals(r.code, 2, `exit code for: ${r.stderr}`);
-  assertEquals(r.stderr.split("\n").length, 1, `one line expected, got:\n${r.stderr}`);
-  match(r.stderr, pattern);
+  const r = await runCli(cwd, perms, ["report", ...args]);
+  return { ...r, stdout: r.stdout.trim() };
 }
 
 const json = async <T>(path: string) => JSON.parse(await Deno.readTextFile(path)) as T;

@@ -10,11 +10,11 @@ import { Rng } from "../core/rng.ts";
 import type { Backbone, Dataset, Memory } from "../core/types.ts";
 import { memoryDrift } from "../core/report/drift.ts";
 import { CrossBatchMemory } from "../plugins/xbm/mod.ts";
-import { CrossBatchNorm } from "../plugins/xbn/mod.ts";
 import { loadRecipe, resolveRecipe } from "../core/recipe.ts";
 import { train } from "../core/trainer.ts";
 import { createRegistry } from "../plugins/builtin.ts";
 import { assertClose, assertNoLeak } from "./util.ts";
+import { xbn } from "./memory_util.ts";
 
 const SEED = Number(Deno.env.get("DML_TEST_SEED") ?? Date.now() % 1_000_000);
 const IN = 5, DIM = 3, N = 40;
@@ -91,15 +91,7 @@ Deno.test("drift: 0 for unchanged weights, the float64 mean cosine distance afte
 
 Deno.test("drift: XBN compares its adapted entries; a resumed memory knows no items", async () => {
   const f = fixture(SEED + 1);
-  const m = new CrossBatchNorm({
-    size: 16,
-    start: 0,
-    weight: 1,
-    batchLoss: false,
-    order: "before-loss",
-    normalize: true,
-    eps: 1e-6,
-  });
+  const m = xbn();
   feed(m, f, [0, 1, 2, 3, 4, 5], 0);
   feed(m, f, [6, 7, 8, 9, 10, 11], 1);
   const s = m.stored!()!;
@@ -113,15 +105,7 @@ Deno.test("drift: XBN compares its adapted entries; a resumed memory knows no it
   ok(d!.drift > 1e-4, "the first batch's entries were re-standardised to the second batch's moments");
 
   const saved = await m.state();
-  const resumed = new CrossBatchNorm({
-    size: 16,
-    start: 0,
-    weight: 1,
-    batchLoss: false,
-    order: "before-loss",
-    normalize: true,
-    eps: 1e-6,
-  });
+  const resumed = xbn();
   resumed.load(saved);
   assertEquals(await memoryDrift(resumed, f.data, f.backbone, 3), null);
   m.dispose();

@@ -15,22 +15,11 @@ import xbnPlugin, {
   MomentFilter,
 } from "../plugins/xbn/mod.ts";
 import { assertClose, assertNoLeak, onBackend, randLabels, randn, testBackends } from "./util.ts";
-import { contrastive, rows, toyRun } from "./memory_util.ts";
+import { contrastive, rows, toyRun, xbn } from "./memory_util.ts";
 
 const M = [[1, 0], [1, 4], [3, 0], [3, 4]];
 const Bt = [[10, -1], [14, 1]];
 
-const xbn = (o: Partial<ConstructorParameters<typeof CrossBatchNorm>[0]> = {}) =>
-  new CrossBatchNorm({
-    size: 16,
-    start: 0,
-    weight: 1,
-    batchLoss: false,
-    order: "before-loss",
-    normalize: true,
-    eps: 1e-6,
-    ...o,
-  });
 const kalman = (o: Partial<KalmanOptions> = {}): KalmanOptions => ({ q: 1, p0: 1, r: 0.01, gainInterval: 100, ...o });
 
 function feed(m: Memory, e: number[][], y: number[], step: number): void {

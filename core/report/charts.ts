@@ -19,6 +19,17 @@ const CONFIG = {
   title: { fontSize: 14, anchor: "start" as const },
 };
 
+/** The top of a one-chart spec: schema, title, the common size, the rows. */
+function singleView(o: { title: string; rows: Row[] }) {
+  return {
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    title: o.title,
+    width: WIDTH,
+    height: HEIGHT,
+    data: { values: o.rows },
+  };
+}
+
 export interface LineOptions {
   title: string;
   rows: Row[];
@@ -39,11 +50,7 @@ export interface LineOptions {
 
 export function lines(o: LineOptions): TopLevelSpec {
   return {
-    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
-    title: o.title,
-    width: WIDTH,
-    height: HEIGHT,
-    data: { values: o.rows },
+    ...singleView(o),
     mark: { type: "line", point: o.points ?? false },
     encoding: {
       // Steps and epochs are whole numbers.
@@ -143,11 +150,7 @@ export interface BarOptions {
 /** Bars at each `x` (ordinal), stacked by `stack`. */
 export function stackedBars(o: BarOptions): TopLevelSpec {
   return {
-    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
-    title: o.title,
-    width: WIDTH,
-    height: HEIGHT,
-    data: { values: o.rows },
+    ...singleView(o),
     mark: "bar",
     encoding: {
       x: { field: o.x, type: "ordinal", title: o.xTitle },

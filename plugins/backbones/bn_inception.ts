@@ -15,13 +15,12 @@
  * ```
  */
 import { tf } from "../../core/tf.ts";
-import type { Tensor, Tensor2D, Tensor4D, Variable } from "@tensorflow/tfjs-core";
-import type { Backbone } from "../../core/types.ts";
+import type { Tensor, Tensor4D, Variable } from "@tensorflow/tfjs-core";
 import type { Rng } from "../../core/rng.ts";
 import { DmlError } from "../../core/errors.ts";
 import { ConvBn, type Mode } from "./conv_bn.ts";
-import { EmbeddingHead, globalPool, type Pooling } from "./embedding_head.ts";
-import { assignNamedWeights, readNamedWeights } from "./weights_file.ts";
+import { ConvBnBackbone } from "./conv_bn_backbone.ts";
+import { EmbeddingHead, type Pooling } from "./embedding_head.ts";
 
 export interface BnInceptionOptions {
   dim: number;
@@ -115,16 +114,17 @@ class InceptionModule {
   }
 }
 
-export class BnInceptionBackbone implements Backbone {
+export class BnInceptionBackbone extends ConvBnBackbone {
   readonly dim: number;
   readonly featureDim: number;
   readonly trainableWeights: Variable[];
   readonly stateWeights: Variable[];
   private readonly stem: ConvBn[];
   private readonly modules: InceptionModule[];
-  private readonly head: EmbeddingHead;
+  protected readonly head: EmbeddingHead;
 
   constructor(readonly options: BnInceptionOptions, private readonly inputShape: [number, number, number], rng: Rng) {
+    super();
     checkInputSize(inputShape);
     const ch = (c: number) => Math.max(1, Math.round(c / options.slim));
     const stemUnit = (name: string, kernel: number, from: number, to: number, stride: number) =>
@@ -146,21 +146,18 @@ export class BnInceptionBackbone implements Backbone {
     this.featureDim = inC;
     this.head = new EmbeddingHead(inC, { dim: options.dim, normalize: options.normalize }, rng, "bn-inception");
     this.dim = this.head.dim;
-    const units = this.units();
-    this.trainableWeights = [...(options.freezeBackbone ? [] : units.flatMap((u) => u.weights)), ...this.head.weights];
-    this.stateWeights = units.flatMap((u) => u.state);
+    this.trainableWeights = this.trainable();
+    this.stateWeights = this.state();
   }
 
-  private units(): ConvBn[] {
+  /** Every unit, under the converted Caffe model's name. */
+  protected units(): ConvBn[] {
     return [...this.stem, ...this.modules.flatMap((m) => m.units)];
   }
 
   /** The last feature map (after inception 5b). */
   featureMap(x: Tensor, training: boolean): Tensor4D {
-    const mode: Mode = {
-      training: training && !this.options.freezeBackbone,
-      frozenBatchNorm: this.options.frozenBatchNorm,
-    };
+    const mode = this.mode(training);
     return tf.tidy(() => {
       let h = this.stem[0].apply(tf.reshape(x, [-1, ...this.inputShape]) as Tensor4D, mode, true);
       h = poolCeil(h, "max", 3, 2);
@@ -169,30 +166,6 @@ export class BnInceptionBackbone implements Backbone {
       for (const m of this.modules) h = m.apply(h, mode);
       return h;
     });
-  }
-
-  /** Globally pooled features, [B, 1024]. */
-  features(x: Tensor, training: boolean): Tensor2D {
-    return tf.tidy(() => globalPool(this.featureMap(x, training), this.options.pooling));
-  }
-
-  embed(x: Tensor, training: boolean): Tensor2D {
-    return tf.tidy(() => this.head.apply(this.features(x, training)));
-  }
-
-  /** Every Variable under the converted Caffe model's name, then the head's. */
-  named(): Array<[string, Variable]> {
-    return [...this.units().flatMap((u) => u.named()), ...this.head.named()];
-  }
-
-  /** Loads weights by name from a tfjs weights manifest; the head may be absent (it stays new). */
-  async loadWeights(path: string, what = "backbone.weights"): Promise<number> {
-    const named = await readNamedWeights(path, what);
-    return assignNamedWeights(this.named(), named, { file: path, what, optional: (n) => n.startsWith("head.") });
-  }
-
-  dispose(): void {
-    for (const [, v] of this.named()) v.dispose();
   }
 }
 

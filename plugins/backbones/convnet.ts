@@ -12,7 +12,7 @@ import { tf } from "../../core/tf.ts";
 import type { Tensor, Tensor2D, Tensor4D, Variable } from "@tensorflow/tfjs-core";
 import type { Backbone } from "../../core/types.ts";
 import type { Rng } from "../../core/rng.ts";
-import { l2normalize } from "../../core/pairs.ts";
+import { EmbeddingHead } from "./embedding_head.ts";
 import {
   batchNorm,
   type BatchNormParams,
@@ -23,10 +23,6 @@ import {
   conv2dWeights,
   createBatchNorm,
   createConv2d,
-  createDense,
-  dense,
-  type DenseParams,
-  denseWeights,
 } from "./layers.ts";
 
 export interface ConvnetOptions {
@@ -49,7 +45,7 @@ export class ConvnetBackbone implements Backbone {
   readonly trainableWeights: Variable[];
   readonly stateWeights: Variable[];
   private readonly blocks: ConvBlock[];
-  private readonly head: DenseParams;
+  private readonly head: EmbeddingHead;
   private readonly inputShape: [number, number, number];
 
   constructor(readonly options: ConvnetOptions, inputShape: [number, number, number], rng: Rng) {
@@ -69,16 +65,11 @@ export class ConvnetBackbone implements Backbone {
     // Each max-pool ("same") halves the map, rounding up.
     const shrink = 2 ** (options.channels.length - 1);
     const cells = Math.ceil(inputShape[0] / shrink) * Math.ceil(inputShape[1] / shrink);
-    this.head = createDense(rng, {
-      inDim: options.pool === "flatten" ? inChannels * cells : inChannels,
-      outDim: options.dim,
-      init: "glorot",
-      bias: true,
-      name: "convnet/head",
-    });
+    const features = options.pool === "flatten" ? inChannels * cells : inChannels;
+    this.head = new EmbeddingHead(features, { dim: options.dim, normalize: options.normalize }, rng, "convnet");
     this.trainableWeights = [
       ...this.blocks.flatMap((b) => [...conv2dWeights(b.conv), ...(b.bn ? batchNormWeights(b.bn) : [])]),
-      ...denseWeights(this.head),
+      ...this.head.weights,
     ];
     this.stateWeights = this.blocks.flatMap((b) => (b.bn ? batchNormState(b.bn) : []));
   }
@@ -99,10 +90,7 @@ export class ConvnetBackbone implements Backbone {
   }
 
   embed(x: Tensor, training: boolean): Tensor2D {
-    return tf.tidy(() => {
-      const e = dense(this.features(x, training), this.head);
-      return this.options.normalize ? l2normalize(e) : e;
-    });
+    return tf.tidy(() => this.head.apply(this.features(x, training)));
   }
 
   /** Frees the Variables. */

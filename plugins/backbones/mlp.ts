@@ -10,7 +10,7 @@ import { tf } from "../../core/tf.ts";
 import type { Tensor, Tensor2D, Variable } from "@tensorflow/tfjs-core";
 import type { Backbone } from "../../core/types.ts";
 import type { Rng } from "../../core/rng.ts";
-import { l2normalize } from "../../core/pairs.ts";
+import { EmbeddingHead } from "./embedding_head.ts";
 import {
   batchNorm,
   type BatchNormParams,
@@ -41,7 +41,7 @@ export class MlpBackbone implements Backbone {
   readonly trainableWeights: Variable[];
   readonly stateWeights: Variable[];
   private readonly layers: HiddenLayer[];
-  private readonly head: DenseParams;
+  private readonly head: EmbeddingHead;
   private readonly inDim: number;
 
   constructor(readonly options: MlpOptions, inputShape: number[], rng: Rng) {
@@ -58,10 +58,10 @@ export class MlpBackbone implements Backbone {
       width = units;
       return layer;
     });
-    this.head = createDense(rng, { inDim: width, outDim: options.dim, init: "glorot", bias: true, name: "mlp/head" });
+    this.head = new EmbeddingHead(width, { dim: options.dim, normalize: options.normalize }, rng, "mlp");
     this.trainableWeights = [
       ...this.layers.flatMap((l) => [...denseWeights(l.dense), ...(l.bn ? batchNormWeights(l.bn) : [])]),
-      ...denseWeights(this.head),
+      ...this.head.weights,
     ];
     this.stateWeights = this.layers.flatMap((l) => (l.bn ? batchNormState(l.bn) : []));
   }
@@ -80,10 +80,7 @@ export class MlpBackbone implements Backbone {
   }
 
   embed(x: Tensor, training: boolean): Tensor2D {
-    return tf.tidy(() => {
-      const e = dense(this.features(x, training), this.head);
-      return this.options.normalize ? l2normalize(e) : e;
-    });
+    return tf.tidy(() => this.head.apply(this.features(x, training)));
   }
 
   /** Frees the Variables. */

@@ -16,12 +16,11 @@
  * ```
  */
 import { tf } from "../../core/tf.ts";
-import type { Tensor, Tensor2D, Tensor4D, Variable } from "@tensorflow/tfjs-core";
-import type { Backbone } from "../../core/types.ts";
+import type { Tensor, Tensor4D, Variable } from "@tensorflow/tfjs-core";
 import type { Rng } from "../../core/rng.ts";
-import { ConvBn, type Mode } from "./conv_bn.ts";
-import { EmbeddingHead, globalPool, type Pooling } from "./embedding_head.ts";
-import { assignNamedWeights, readNamedWeights } from "./weights_file.ts";
+import { ConvBn } from "./conv_bn.ts";
+import { ConvBnBackbone } from "./conv_bn_backbone.ts";
+import { EmbeddingHead, type Pooling } from "./embedding_head.ts";
 
 export const RESNET_DEPTHS: Record<number, { bottleneck: boolean; blocks: number[] }> = {
   18: { bottleneck: false, blocks: [2, 2, 2, 2] },
@@ -48,16 +47,17 @@ interface Block {
   downsample: ConvBn | null;
 }
 
-export class ResNetBackbone implements Backbone {
+export class ResNetBackbone extends ConvBnBackbone {
   readonly dim: number;
   readonly featureDim: number;
   readonly trainableWeights: Variable[];
   readonly stateWeights: Variable[];
   private readonly stem: ConvBn;
   private readonly blocks: Block[];
-  private readonly head: EmbeddingHead;
+  protected readonly head: EmbeddingHead;
 
   constructor(readonly options: ResNetOptions, private readonly inputShape: [number, number, number], rng: Rng) {
+    super();
     const spec = RESNET_DEPTHS[options.depth];
     const expansion = spec.bottleneck ? 4 : 1;
     this.stem = new ConvBn(rng, {
@@ -99,21 +99,18 @@ export class ResNetBackbone implements Backbone {
     this.featureDim = inC;
     this.head = new EmbeddingHead(inC, { dim: options.dim, normalize: options.normalize }, rng, "resnet");
     this.dim = this.head.dim;
-    const units = this.units();
-    this.trainableWeights = [...(options.freezeBackbone ? [] : units.flatMap((u) => u.weights)), ...this.head.weights];
-    this.stateWeights = units.flatMap((u) => u.state);
+    this.trainableWeights = this.trainable();
+    this.stateWeights = this.state();
   }
 
-  private units(): ConvBn[] {
+  /** Every unit, under its torchvision name. */
+  protected units(): ConvBn[] {
     return [this.stem, ...this.blocks.flatMap((b) => [...b.convs, ...(b.downsample ? [b.downsample] : [])])];
   }
 
   /** The last feature map, [B, H/32, W/32, featureDim]. */
   featureMap(x: Tensor, training: boolean): Tensor4D {
-    const mode: Mode = {
-      training: training && !this.options.freezeBackbone,
-      frozenBatchNorm: this.options.frozenBatchNorm,
-    };
+    const mode = this.mode(training);
     return tf.tidy(() => {
       let h = this.stem.apply(tf.reshape(x, [-1, ...this.inputShape]) as Tensor4D, mode, true);
       h = tf.maxPool(h, 3, 2, 1);
@@ -125,30 +122,6 @@ export class ResNetBackbone implements Backbone {
       }
       return h;
     });
-  }
-
-  /** Globally pooled features, [B, featureDim] (2048 for ResNet-50). */
-  features(x: Tensor, training: boolean): Tensor2D {
-    return tf.tidy(() => globalPool(this.featureMap(x, training), this.options.pooling));
-  }
-
-  embed(x: Tensor, training: boolean): Tensor2D {
-    return tf.tidy(() => this.head.apply(this.features(x, training)));
-  }
-
-  /** Every Variable under its torchvision name, then the head's. */
-  named(): Array<[string, Variable]> {
-    return [...this.units().flatMap((u) => u.named()), ...this.head.named()];
-  }
-
-  /** Loads weights by name from a tfjs weights manifest; the head may be absent (it stays new). */
-  async loadWeights(path: string, what = "backbone.weights"): Promise<number> {
-    const named = await readNamedWeights(path, what);
-    return assignNamedWeights(this.named(), named, { file: path, what, optional: (n) => n.startsWith("head.") });
-  }
-
-  dispose(): void {
-    for (const [, v] of this.named()) v.dispose();
   }
 }
 
