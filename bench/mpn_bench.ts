@@ -10,6 +10,7 @@
  *
  * ```sh
  * deno task bench bench/mpn_bench.ts
+ * DML_BENCH_MPN=full deno task bench bench/mpn_bench.ts   # cpu at B = 128 and 256 too
  * ```
  */
 import { tf } from "../core/tf.ts";
@@ -44,6 +45,8 @@ function report(name: string, ms: number, flop: number): void {
 
 for (const backend of backends) {
   for (const b of [64, 128, 256]) {
+    // tfjs cpu takes seconds per call above B = 64 (0.7 GFLOP/s): only with DML_BENCH_MPN=full.
+    if (backend === "cpu" && b > 64 && Deno.env.get("DML_BENCH_MPN") !== "full") continue;
     let setup: { net: MessagePassingNetwork; x: Variable } | undefined;
     Deno.bench({
       name: `mpn forward+backward B=${b} D=${D} (${backend})`,
