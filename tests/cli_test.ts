@@ -126,3 +126,15 @@ Deno.test("a recipe's plugins list loads a plugin from outside plugins/", async 
   const saved = await Deno.readTextFile(`${dir}/${last.runDir}/recipe.yaml`);
   match(saved, /toy_plugin\.ts/);
 });
+
+Deno.test("`plugins` lists every kind under its plural and each component with its options", async () => {
+  const r = await cli(ROOT, "plugins");
+  assertEquals(r.code, 0, r.stderr);
+  for (const heading of ["datasets", "backbones", "samplers", "losses", "memories", "evaluators", "optimizers"]) {
+    match(r.stdout, new RegExp(`^${heading}$`, "m"));
+  }
+  match(r.stdout, /^ {2}xbm — /m);
+  match(r.stdout, /^ {6}size: number, default \d+/m);
+  const one = await cli(ROOT, "plugins", "memory");
+  ok(!one.stdout.includes("losses"), "a kind filter lists only that kind");
+});
