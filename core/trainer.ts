@@ -16,7 +16,7 @@
  */
 import { tf } from "./tf.ts";
 import type { Scalar, Tensor, Tensor1D, Tensor2D, Variable } from "@tensorflow/tfjs-core";
-import type { Dataset, State, TrainContext } from "./types.ts";
+import type { Dataset, Split, State, TrainContext } from "./types.ts";
 import type { Registry } from "./registry.ts";
 import { type Recipe, recipeToYaml } from "./recipe.ts";
 import { assemble, type Components } from "./assemble.ts";
@@ -116,7 +116,7 @@ export async function train(recipe: Recipe, registry: Registry, opts: TrainOptio
   };
   // The page after the last evaluation is written once, when training ends.
   const evaluate = async (last: boolean): Promise<Record<string, number>> => {
-    const m = await evaluateSplits(c, t.evalBatch, (seen) => reporter.seen = seen);
+    const m = await evaluateSplits(c, networkEmbedding(c, t.evalBatch), (seen) => reporter.seen = seen);
     folder.append({ type: "eval", epoch: ctx.epoch, step: ctx.step, ...m });
     say(`eval epoch ${ctx.epoch} step ${ctx.step}: ${formatMetrics(m)}`);
     if (!last) await reporter.evaluated();
@@ -275,21 +275,26 @@ async function readTerms(c: Components): Promise<Record<string, number>> {
 /** The evaluator on the test split (one set) or on query vs gallery; `seen` gets the embeddings (for the report). */
 async function evaluateSplits(
   c: Components,
-  batch: number,
+  embed: (split: Dataset) => Promise<Split>,
   seen?: (e: EvalEmbeddings) => void,
 ): Promise<Record<string, number>> {
   if (c.data.test) {
-    const query = await embedSplit(c.data.test, c.backbone, c.loss, { batch });
+    const query = await embed(c.data.test);
     seen?.({ query });
     return await c.evaluator.evaluate(query);
   }
   if (c.data.query && c.data.gallery) {
-    const q = await embedSplit(c.data.query, c.backbone, c.loss, { batch });
-    const g = await embedSplit(c.data.gallery, c.backbone, c.loss, { batch });
+    const q = await embed(c.data.query);
+    const g = await embed(c.data.gallery);
     seen?.({ query: q, gallery: g });
     return await c.evaluator.evaluate(q, g);
   }
   throw new DmlError("data: the dataset has neither a test split nor query and gallery splits to evaluate on");
+}
+
+/** The network's test-time embedding of a split, as the evaluator sees it. */
+function networkEmbedding(c: Components, batch: number): (split: Dataset) => Promise<Split> {
+  return (split) => embedSplit(split, c.backbone, c.loss, { batch });
 }
 
 async function runBaselines(
@@ -298,13 +303,10 @@ async function runBaselines(
   folder: RunFolder,
   say: (s: string) => void,
 ): Promise<Record<string, Record<string, number>>> {
-  let raw: Record<string, number>;
-  if (c.data.test) raw = await c.evaluator.evaluate(await rawPixels(c.data.test, batch));
-  else if (c.data.query && c.data.gallery) {
-    // The same protocol as the trained network: queries against the gallery.
-    raw = await c.evaluator.evaluate(await rawPixels(c.data.query, batch), await rawPixels(c.data.gallery, batch));
-  } else return {};
-  const untrained = await evaluateSplits(c, batch);
+  if (!c.data.test && !(c.data.query && c.data.gallery)) return {};
+  // The same protocol as the trained network (one set, or queries against the gallery).
+  const raw = await evaluateSplits(c, (split) => rawPixels(split, batch));
+  const untrained = await evaluateSplits(c, networkEmbedding(c, batch));
   folder.append({ type: "baseline", name: "raw-pixels", ...raw });
   folder.append({ type: "baseline", name: "untrained", ...untrained });
   say(`baseline raw pixels: ${formatMetrics(raw)}`);

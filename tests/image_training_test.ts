@@ -4,7 +4,9 @@ import { tf } from "../core/tf.ts";
 import { loadRecipe, resolveRecipe } from "../core/recipe.ts";
 import { train } from "../core/trainer.ts";
 import { createRegistry } from "../plugins/builtin.ts";
-import { FAKE_LAYOUTS, fakeCub200, inTempDir } from "./image_fixtures.ts";
+import { assemble } from "../core/assemble.ts";
+import { rawPixels } from "../core/embed.ts";
+import { FAKE_LAYOUTS, fakeCub200, fakeInShop, inTempDir } from "./image_fixtures.ts";
 
 /** Two training steps of a tiny ResNet on `dataset`, then the evaluation, through the real trainer. */
 async function smokeRun(dir: string, dataset: string, root: string, sets: string[] = []) {
@@ -26,6 +28,19 @@ async function smokeRun(dir: string, dataset: string, root: string, sets: string
   const resolved = await resolveRecipe(await loadRecipe(file, sets), registry, dir);
   return await train(resolved, registry, { quiet: true });
 }
+
+Deno.test("inshop: the raw-pixel baseline searches the gallery with the queries, as the trained network does", async () => {
+  await inTempDir(async (dir) => {
+    const fake = await fakeInShop(dir);
+    const result = await smokeRun(dir, "inshop", fake.root, ["eval.baselines=true"]);
+    // The same evaluation, written out here: query pixels against gallery pixels.
+    const registry = createRegistry();
+    const recipe = await resolveRecipe(await loadRecipe(`${dir}/inshop.yaml`), registry, dir);
+    const c = await assemble(recipe, registry);
+    const want = await c.evaluator.evaluate(await rawPixels(c.data.query!, 16), await rawPixels(c.data.gallery!, 16));
+    assertEquals(result.baselines?.["raw pixels"], want);
+  });
+});
 
 for (const [name, make] of FAKE_LAYOUTS) {
   Deno.test(`${name}: a two-step training run on a fake copy trains and evaluates`, async () => {
