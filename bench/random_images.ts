@@ -2,7 +2,8 @@
  * A bench-only dataset plugin: `bench-random-images`, random images of any size (ResNet-50 at
  * 224×224 without ImageNet on disk). Eight fixed random images are reused, so a batch costs a
  * copy, not a random-number draw; the train and test splits are both `size` items of `classes`
- * labels in turn (the test split is tiny by default: the trainer evaluates once at the end).
+ * labels in turn (the test split is tiny by default, two items per class: the trainer evaluates
+ * once at the end).
  *
  * ```ts
  * registry.register(randomImagesPlugin);
@@ -51,7 +52,8 @@ export const randomImagesPlugin: Plugin = {
       const images = Array.from({ length: DISTINCT }, () => Float32Array.from({ length: pixels }, () => rng.normal()));
       return {
         train: split(o.size, o.classes, shape, images),
-        test: split(o.testSize, Math.min(o.classes, o.testSize), shape, images),
+        // At least two items per test class, so that no query is lone.
+        test: split(o.testSize, Math.max(1, Math.min(o.classes, Math.floor(o.testSize / 2))), shape, images),
         description: `${o.size} random ${o.side}×${o.side}×${o.channels} images`,
       };
     },

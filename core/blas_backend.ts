@@ -3,7 +3,7 @@
  * Matrix products and convolutions (and their gradients) call BLAS sgemm through Deno's FFI;
  * broadcasting arithmetic and comparisons, common unary ops, sums over adjacent axes and
  * max-pooling use loops that run at memory speed instead of tfjs cpu's per-element index
- * arithmetic. Every other kernel is the cpu backend's own, so anything that runs on `cpu` runs
+ * arithmetic; the fused kernels of core/host_kernels.ts (BatchNorm, Adam) run here too. Every other kernel is the cpu backend's own, so anything that runs on `cpu` runs
  * here, with the same results up to float32 rounding.
  *
  * It exists only where core/blas.ts loads a BLAS library (`--allow-ffi` and e.g. libopenblas).
@@ -27,6 +27,7 @@ import { batchMatMulByGemm } from "./kernels/matmul.ts";
 import { binaryOp, unaryOp, type Values } from "./kernels/elementwise.ts";
 import { asMiddleAxis, sumMiddle } from "./kernels/reduce.ts";
 import { maxPool, maxPoolGrad } from "./kernels/pool.ts";
+import { registerHostBackend } from "./host_kernels.ts";
 
 export const BLAS_BACKEND = "blas";
 
@@ -53,6 +54,10 @@ export function registerBlasBackend(): boolean {
   for (const [kernelName, kernel] of own) {
     tf.registerKernel({ kernelName, backendName: BLAS_BACKEND, kernelFunc: kernel as unknown as KernelFunc });
   }
+  registerHostBackend(BLAS_BACKEND, (backend) => ({
+    read: (t) => values(backend as MathBackendCPU, t),
+    write: (shape, v) => output(backend as MathBackendCPU, shape, v),
+  }));
   registered = true;
   return true;
 }

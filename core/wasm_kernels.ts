@@ -1,7 +1,8 @@
 /**
  * Kernels the tfjs wasm backend (4.22) lacks, registered so every built-in backbone and loss trains
  * on wasm: Conv2DBackpropFilter (im2col + the backend's own XNNPACK matmul), the depthwise
- * convolution gradients, and UnsortedSegmentSum (the gradient of gather). Importing this module
+ * convolution gradients, and UnsortedSegmentSum (the gradient of gather); also the fused kernels of
+ * core/host_kernels.ts. Importing this module
  * registers them; core/backend.ts does so when it loads wasm.
  *
  * They are JavaScript kernels: inputs are copied out of the wasm heap (an allocation may grow
@@ -19,6 +20,7 @@ import { convGeometry } from "./kernels/im2col.ts";
 import { conv2dBackpropFilterByGemm, type GemmFn } from "./kernels/conv_gemm.ts";
 import { depthwiseBackpropFilter, depthwiseBackpropInput } from "./kernels/depthwise.ts";
 import { unsortedSegmentSum } from "./kernels/segment.ts";
+import { registerHostBackend } from "./host_kernels.ts";
 
 interface Args {
   inputs: Record<string, TensorInfo>;
@@ -136,6 +138,12 @@ for (const [kernelName, kernel] of Object.entries(KERNELS)) {
     tf.registerKernel({ kernelName, backendName: "wasm", kernelFunc: kernel as unknown as KernelFunc });
   }
 }
+
+// The fused kernels (BatchNorm, Adam); BatchNorm's float64 sums also avoid wasm's float32 Sum/Mean.
+registerHostBackend("wasm", (backend) => ({
+  read: (t) => read(backend as BackendWasm, t) as Float32Array,
+  write: (shape, v) => write(backend as BackendWasm, shape, v),
+}));
 
 /** The kernels this module adds to wasm. */
 export const WASM_KERNELS: readonly string[] = Object.keys(KERNELS);

@@ -4,7 +4,8 @@ import { tf } from "../core/tf.ts";
 import { Rng } from "../core/rng.ts";
 import { createRegistry } from "../plugins/builtin.ts";
 import type { Optimizer } from "../core/types.ts";
-import { assertClose, assertNoLeak } from "./util.ts";
+import { blas } from "../core/blas.ts";
+import { assertClose, assertNoLeak, onBackend } from "./util.ts";
 
 type Ref = (w: number[], g: number[], t: number, lr: number) => number[];
 
@@ -62,24 +63,32 @@ const cases: Array<[string, Record<string, unknown>, Ref]> = [
   ["radam", { lr: 0.01, weightDecay: 0.01 }, radamRef({ b1: 0.9, b2: 0.999, eps: 1e-8, wd: 0.01 })],
 ];
 
+// cpu runs the tfjs ops; blas and wasm run Adam as one fused kernel (core/host_kernels.ts).
+const backends = ["cpu", "wasm", ...(blas() ? ["blas"] : [])];
+
 for (const [name, options, ref] of cases) {
-  Deno.test(`${name} ${JSON.stringify(options)} follows its float64 reference for 8 steps`, async () => {
-    const rng = new Rng(7);
-    const opt = await createRegistry().create<Optimizer>("optimizer", name, options);
-    let w = Array.from({ length: 6 }, () => rng.normal());
-    const v = tf.variable(tf.tensor2d(w, [2, 3]));
-    for (let t = 1; t <= 8; t++) {
-      const g = Array.from({ length: 6 }, () => rng.normal());
-      const gt = tf.tensor2d(g, [2, 3]);
-      // The first step creates the slots; later steps must leave the tensor count unchanged.
-      if (t === 1) opt.step([v], [gt], 0.5 * (options.lr as number));
-      else await assertNoLeak(() => opt.step([v], [gt], 0.5 * (options.lr as number)), `${name} step`);
-      gt.dispose();
-      w = ref(w, g, t, 0.5 * (options.lr as number));
-      assertClose(v.dataSync(), w, { atol: 1e-5, rtol: 1e-4, msg: `${name} step ${t}` });
-    }
-    v.dispose();
-  });
+  for (const backend of backends) {
+    Deno.test(`${name} ${JSON.stringify(options)} on ${backend} follows its float64 reference for 8 steps`, () =>
+      onBackend(backend, () => followsReference(name, options, ref)));
+  }
+}
+
+async function followsReference(name: string, options: Record<string, unknown>, ref: Ref): Promise<void> {
+  const rng = new Rng(7);
+  const opt = await createRegistry().create<Optimizer>("optimizer", name, options);
+  let w = Array.from({ length: 6 }, () => rng.normal());
+  const v = tf.variable(tf.tensor2d(w, [2, 3]));
+  for (let t = 1; t <= 8; t++) {
+    const g = Array.from({ length: 6 }, () => rng.normal());
+    const gt = tf.tensor2d(g, [2, 3]);
+    // The first step creates the slots; later steps must leave the tensor count unchanged.
+    if (t === 1) opt.step([v], [gt], 0.5 * (options.lr as number));
+    else await assertNoLeak(() => opt.step([v], [gt], 0.5 * (options.lr as number)), `${name} step`);
+    gt.dispose();
+    w = ref(w, g, t, 0.5 * (options.lr as number));
+    assertClose(await v.data(), w, { atol: 1e-5, rtol: 1e-4, msg: `${name} step ${t}` });
+  }
+  v.dispose();
 }
 
 Deno.test("optimizer state round-trips: a reloaded optimizer continues identically", async () => {

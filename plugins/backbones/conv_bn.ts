@@ -63,8 +63,12 @@ export class ConvBn {
 
   apply(x: Tensor4D, mode: Mode, relu: boolean): Tensor4D {
     return tf.tidy(() => {
-      const y = batchNorm(convSymmetric(x, this.conv, this.o.stride), this.bn, mode.training && !mode.frozenBatchNorm);
-      return relu ? tf.relu(y) : y;
+      return batchNorm(
+        convSymmetric(x, this.conv, this.o.stride),
+        this.bn,
+        mode.training && !mode.frozenBatchNorm,
+        relu,
+      );
     });
   }
 

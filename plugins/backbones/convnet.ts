@@ -81,8 +81,7 @@ export class ConvnetBackbone implements Backbone {
       this.blocks.forEach((block, i) => {
         if (i > 0) h = tf.maxPool(h, 2, 2, "same");
         h = conv2d(h, block.conv);
-        if (block.bn) h = batchNorm(h, block.bn, training);
-        h = tf.relu(h);
+        h = block.bn ? batchNorm(h, block.bn, training, true) : tf.relu(h);
       });
       if (this.options.pool === "flatten") return tf.reshape(h, [h.shape[0], -1]) as Tensor2D;
       return (this.options.pool === "max" ? tf.max(h, [1, 2]) : tf.mean(h, [1, 2])) as Tensor2D;

@@ -9,12 +9,13 @@
  * const rng = new Rng(0);
  * const conv = createConv2d(rng, { kernel: 3, inChannels: 1, outChannels: 32, bias: false, name: "c1" });
  * const bn = createBatchNorm(32, "c1/bn");
- * const y = tf.relu(batchNorm(conv2d(x, conv), bn, true)); // [B, H, W, 32]
+ * const y = batchNorm(conv2d(x, conv), bn, true, true); // conv -> BatchNorm -> ReLU, [B, H, W, 32]
  * ```
  */
 import { tf } from "../../core/tf.ts";
 import type { Tensor, Tensor2D, Tensor4D, Variable } from "@tensorflow/tfjs-core";
 import type { Rng } from "../../core/rng.ts";
+import { batchNormTraining } from "../../core/batch_norm.ts";
 
 /** Running moments follow `running = momentum * running + (1 - momentum) * batch` (PyTorch's momentum 0.1). */
 export const BN_MOMENTUM = 0.9;
@@ -170,21 +171,22 @@ export function createBatchNorm(
 }
 
 /**
- * Normalises over every axis but the last. In training it uses the batch's mean and biased variance
- * and moves the running moments towards them (the variance unbiased, as PyTorch does); the update
- * is an `assign`, so it is no part of any gradient. In evaluation it uses the running moments.
+ * Normalises over every axis but the last, then applies max(0, ·) when `relu` (fused with the
+ * normalisation in training: core/batch_norm.ts). In training it uses the batch's mean and biased
+ * variance and moves the running moments towards them (the variance unbiased, as PyTorch does);
+ * the update is an `assign`, so it is no part of any gradient. In evaluation it uses the running
+ * moments.
  */
-export function batchNorm<T extends Tensor>(x: T, p: BatchNormParams, training: boolean): T {
+export function batchNorm<T extends Tensor>(x: T, p: BatchNormParams, training: boolean, relu = false): T {
   return tf.tidy(() => {
     if (!training) {
       const scale = tf.mul(p.gamma, tf.rsqrt(tf.add(p.runningVar, p.epsilon)));
-      return tf.add(tf.mul(tf.sub(x, p.runningMean), scale), p.beta) as T;
+      const y = tf.add(tf.mul(x, scale), tf.sub(p.beta, tf.mul(p.runningMean, scale))) as T;
+      return relu ? tf.relu(y) : y;
     }
-    const axes = x.shape.slice(0, -1).map((_, i) => i);
-    const { mean, variance } = tf.moments(x, axes);
+    const { y, mean, variance } = batchNormTraining(x, p.gamma, p.beta, { epsilon: p.epsilon, relu });
     updateRunningMoments(p, mean, variance, x.size / x.shape[x.shape.length - 1]);
-    const normed = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, p.epsilon)));
-    return tf.add(tf.mul(normed, p.gamma), p.beta) as T;
+    return y;
   });
 }
 

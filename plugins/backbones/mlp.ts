@@ -72,8 +72,7 @@ export class MlpBackbone implements Backbone {
       let h = tf.reshape(x, [-1, this.inDim]) as Tensor2D;
       for (const layer of this.layers) {
         h = dense(h, layer.dense);
-        if (layer.bn) h = batchNorm(h, layer.bn, training);
-        h = tf.relu(h);
+        h = layer.bn ? batchNorm(h, layer.bn, training, true) : tf.relu(h);
       }
       return h;
     });

@@ -10,6 +10,32 @@ import { tf } from "../../core/tf.ts";
 import type { Tensor, Variable } from "@tensorflow/tfjs-core";
 import type { Optimizer, State } from "../../core/types.ts";
 import { Slots } from "./slots.ts";
+import { defineHostKernel, hasHostKernel } from "../../core/host_kernels.ts";
+
+const ADAM_KERNEL = "DmlAdam";
+
+/**
+ * The whole update of one variable in one pass (blas, wasm): composed from tfjs ops it is 13
+ * passes over the weights, a tenth of a ResNet-50 step on the CPU.
+ */
+defineHostKernel(ADAM_KERNEL, ({ inputs: { w, g, m, v }, shapes, attrs }) => {
+  const { lr, beta1, beta2, eps, c1, c2, weightDecay, decoupled } = attrs as unknown as AdamOptions & {
+    c1: number;
+    c2: number;
+  };
+  const l2 = decoupled ? 0 : weightDecay, decay = decoupled ? weightDecay : 0;
+  const w1 = new Float32Array(w.length), m1 = new Float32Array(w.length), v1 = new Float32Array(w.length);
+  for (let i = 0; i < w.length; i++) {
+    const gi = g[i] + l2 * w[i];
+    // Rounded as stored, so the step uses the moments the next step will read.
+    const mi = Math.fround(beta1 * m[i] + (1 - beta1) * gi);
+    const vi = Math.fround(beta2 * v[i] + (1 - beta2) * gi * gi);
+    m1[i] = mi;
+    v1[i] = vi;
+    w1[i] = w[i] - lr * ((mi / c1) / (Math.sqrt(vi / c2) + eps) + decay * w[i]);
+  }
+  return [[shapes.w, w1], [shapes.w, m1], [shapes.w, v1]];
+});
 
 export interface AdamOptions {
   lr: number;
@@ -33,9 +59,18 @@ export class Adam implements Optimizer {
     const { beta1, beta2, eps, weightDecay, decoupled } = this.o;
     const t = ++this.slots.step;
     const c1 = 1 - beta1 ** t, c2 = 1 - beta2 ** t;
+    const fused = hasHostKernel(ADAM_KERNEL);
     vars.forEach((w, i) => {
       const m = this.slots.get("m", i, w), v = this.slots.get("v", i, w);
       tf.tidy(() => {
+        if (fused) {
+          const attrs = { lr, beta1, beta2, eps, c1, c2, weightDecay, decoupled };
+          const [w1, m1, v1] = tf.engine().runKernel(ADAM_KERNEL, { w, g: grads[i], m, v }, attrs) as Tensor[];
+          m.assign(m1);
+          v.assign(v1);
+          w.assign(w1);
+          return;
+        }
         const g = weightDecay > 0 && !decoupled ? tf.add(grads[i], tf.mul(weightDecay, w)) : grads[i];
         const m1 = tf.add(tf.mul(beta1, m), tf.mul(1 - beta1, g));
         const v1 = tf.add(tf.mul(beta2, v), tf.mul(1 - beta2, tf.square(g)));
