@@ -3,8 +3,9 @@
  * Matrix products and convolutions (and their gradients) call BLAS sgemm through Deno's FFI;
  * broadcasting arithmetic and comparisons, common unary ops, sums over adjacent axes and
  * max-pooling use loops that run at memory speed instead of tfjs cpu's per-element index
- * arithmetic; the fused kernels of core/host_kernels.ts (BatchNorm, Adam) run here too. Every other kernel is the cpu backend's own, so anything that runs on `cpu` runs
- * here, with the same results up to float32 rounding.
+ * arithmetic; the fused kernels of core/host_kernels.ts (BatchNorm, Adam, the residual join) run
+ * here too. Every other kernel is the cpu backend's own, so anything that runs on `cpu` runs here,
+ * with the same results up to float32 rounding.
  *
  * It exists only where core/blas.ts loads a BLAS library (`--allow-ffi` and e.g. libopenblas).
  *

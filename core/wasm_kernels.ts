@@ -139,7 +139,8 @@ for (const [kernelName, kernel] of Object.entries(KERNELS)) {
   }
 }
 
-// The fused kernels (BatchNorm, Adam); BatchNorm's float64 sums also avoid wasm's float32 Sum/Mean.
+// The fused kernels (BatchNorm, Adam, the residual join); BatchNorm's float64 sums also avoid
+// wasm's float32 Sum/Mean.
 registerHostBackend("wasm", (backend) => ({
   read: (t) => read(backend as BackendWasm, t) as Float32Array,
   write: (shape, v) => write(backend as BackendWasm, shape, v),

@@ -6,7 +6,8 @@ import { DmlError } from "../core/errors.ts";
 import { Registry } from "../core/registry.ts";
 import type { Backbone } from "../core/types.ts";
 import backbones from "../plugins/backbones/mod.ts";
-import { batchNorm, BN_EPSILON, BN_MOMENTUM, createBatchNorm } from "../plugins/backbones/layers.ts";
+import { addRelu, batchNorm, BN_EPSILON, BN_MOMENTUM, createBatchNorm } from "../plugins/backbones/layers.ts";
+import { blas } from "../core/blas.ts";
 import { assertClose, assertNoLeak, onBackend, randn, testBackends } from "./util.ts";
 
 type Net = Backbone & { dispose(): void };
@@ -180,4 +181,33 @@ Deno.test("convnet: non-image items are a DmlError that suggests mlp", async () 
     () => make("convnet", {}, [784]),
     (e: Error) => e instanceof DmlError && /^backbone\.use: convnet needs image items .* use mlp$/.test(e.message),
   );
+});
+
+Deno.test("addRelu: values and gradients are max(0, a + b) and its mask, in float64, on every backend; no leak", async () => {
+  const rng = new Rng(21);
+  const shape = [2, 3, 3, 5], n = 90;
+  const a = Array.from({ length: n }, () => rng.normal()), b = Array.from({ length: n }, () => rng.normal());
+  const dy = Array.from({ length: n }, () => rng.normal());
+  const sum = a.map((v, i) => v + b[i]);
+  const y = sum.map((v) => Math.max(0, v));
+  const g = dy.map((v, i) => (sum[i] > 0 ? v : 0));
+  const backends = [...await testBackends(), "wasm", ...(blas() ? ["blas"] : [])];
+  for (const backend of backends) {
+    await onBackend(backend, async () => {
+      const [at, bt, dyt] = [tf.tensor(a, shape), tf.tensor(b, shape), tf.tensor(dy, shape)];
+      const [out, ga, gb] = await assertNoLeak(async () => {
+        const ts = [
+          addRelu(at, bt),
+          ...tf.grads((x: Tensor, z: Tensor) => tf.sum(tf.mul(addRelu(x, z), dyt)))([at, bt]),
+        ];
+        const values = await Promise.all(ts.map((t) => t.data()));
+        tf.dispose(ts);
+        return values;
+      }, `addRelu on ${backend}`);
+      assertClose(out, y, { atol: 1e-6, msg: `${backend} value` });
+      assertClose(ga, g, { atol: 1e-6, msg: `${backend} da` });
+      assertClose(gb, g, { atol: 1e-6, msg: `${backend} db` });
+      tf.dispose([at, bt, dyt]);
+    });
+  }
 });

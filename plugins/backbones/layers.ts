@@ -13,9 +13,10 @@
  * ```
  */
 import { tf } from "../../core/tf.ts";
-import type { Tensor, Tensor2D, Tensor4D, Variable } from "@tensorflow/tfjs-core";
+import type { GradSaveFunc, Tensor, Tensor2D, Tensor4D, Variable } from "@tensorflow/tfjs-core";
 import type { Rng } from "../../core/rng.ts";
 import { batchNormTraining } from "../../core/batch_norm.ts";
+import { defineHostKernel, hasHostKernel } from "../../core/host_kernels.ts";
 
 /** Running moments follow `running = momentum * running + (1 - momentum) * batch` (PyTorch's momentum 0.1). */
 export const BN_MOMENTUM = 0.9;
@@ -205,4 +206,47 @@ export function batchNormWeights(p: BatchNormParams): Variable[] {
 /** Non-trainable Variables of a BatchNorm, for checkpoints: running mean, running variance. */
 export function batchNormState(p: BatchNormParams): Variable[] {
   return [p.runningMean, p.runningVar];
+}
+
+const ADD_RELU_KERNEL = "DmlAddRelu";
+const RELU_GRAD_KERNEL = "DmlReluGrad";
+
+defineHostKernel(ADD_RELU_KERNEL, ({ inputs: { a, b }, shapes }) => {
+  const y = new Float32Array(a.length);
+  for (let i = 0; i < a.length; i++) {
+    const z = a[i] + b[i];
+    // Branch-free: residual sums have random signs, so a branch mispredicts half the time.
+    y[i] = (z + Math.abs(z)) * 0.5;
+  }
+  return [[shapes.a, y]];
+});
+
+defineHostKernel(RELU_GRAD_KERNEL, ({ inputs: { dy, y }, shapes }) => {
+  const g = new Float32Array(dy.length);
+  for (let i = 0; i < dy.length; i++) g[i] = dy[i] * +(y[i] > 0);
+  return [[shapes.dy, g]];
+});
+
+/**
+ * max(0, a + b) for two tensors of one shape: a residual block's join. On blas and wasm it is one
+ * pass forward and one backward (tfjs's Add, Relu, Step and Multiply make four, each a fresh
+ * activation-sized array); elsewhere it is `relu(add(a, b))`.
+ */
+export function addRelu<T extends Tensor>(a: T, b: T): T {
+  if (!hasHostKernel(ADD_RELU_KERNEL, RELU_GRAD_KERNEL) || !tf.util.arraysEqual(a.shape, b.shape)) {
+    return tf.tidy(() => tf.relu(tf.add(a, b))) as T;
+  }
+  const forward = (x: Tensor, y: Tensor, save: GradSaveFunc) => {
+    const [out] = tf.engine().runKernel(ADD_RELU_KERNEL, { a: x, b: y }, {}) as Tensor[];
+    save([out]);
+    return {
+      value: out,
+      gradFunc: (dy: Tensor, [saved]: Tensor[]) => {
+        const [g] = tf.engine().runKernel(RELU_GRAD_KERNEL, { dy, y: saved }, {}) as Tensor[];
+        // One gradient for both inputs; the clone shares its data, so each can be disposed alone.
+        return [g, tf.clone(g)];
+      },
+    };
+  };
+  return tf.customGrad(forward as unknown as Parameters<typeof tf.customGrad>[0])(a, b) as T;
 }

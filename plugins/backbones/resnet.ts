@@ -19,6 +19,7 @@ import { tf } from "../../core/tf.ts";
 import type { Tensor, Tensor4D, Variable } from "@tensorflow/tfjs-core";
 import type { Rng } from "../../core/rng.ts";
 import { ConvBn } from "./conv_bn.ts";
+import { addRelu } from "./layers.ts";
 import { ConvBnBackbone } from "./conv_bn_backbone.ts";
 import { EmbeddingHead, type Pooling } from "./embedding_head.ts";
 
@@ -118,7 +119,7 @@ export class ResNetBackbone extends ConvBnBackbone {
         let y = h;
         block.convs.forEach((c, i) => (y = c.apply(y, mode, i < block.convs.length - 1)));
         const shortcut = block.downsample ? block.downsample.apply(h, mode, false) : h;
-        h = tf.relu(tf.add(y, shortcut));
+        h = addRelu(y, shortcut);
       }
       return h;
     });
