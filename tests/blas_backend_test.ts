@@ -1,11 +1,11 @@
 import { tf } from "../core/tf.ts";
-import type { Tensor, Variable } from "@tensorflow/tfjs-core";
+import type { Variable } from "@tensorflow/tfjs-core";
 import { Rng } from "../core/rng.ts";
 import { blas } from "../core/blas.ts";
 import { useBackend } from "../core/backend.ts";
 import { createRegistry } from "../plugins/builtin.ts";
 import type { Backbone, Loss } from "../core/types.ts";
-import { assertClose, assertNoLeak, onBackend } from "./util.ts";
+import { assertClose, assertNoLeak, onBackend, runKernelOn } from "./util.ts";
 import {
   conv64,
   convBackpropFilter64,
@@ -14,6 +14,8 @@ import {
   convGeometry64,
   matMul64,
   normals,
+  type Pad,
+  tfPad,
 } from "./conv_reference.ts";
 
 // The backend exists only with --allow-ffi and a BLAS library.
@@ -21,27 +23,7 @@ const ignore = blas() === null;
 const test = (name: string, fn: () => Promise<void>) => Deno.test({ name, ignore, fn });
 
 type Values = Float32Array | Int32Array;
-type Pad = "same" | "valid" | [[number, number], [number, number]];
-const tfPad = (pad: Pad) => (typeof pad === "string" ? pad : [[0, 0], ...pad, [0, 0]]);
 const size = (s: number[]) => s.reduce((p, n) => p * n, 1);
-
-/** Runs a kernel by name on `backend` and returns its output values. */
-function runOn(
-  backend: string,
-  kernel: string,
-  inputs: Record<string, [Values, number[]]>,
-  attrs: Record<string, unknown> = {},
-): Promise<Float32Array> {
-  return onBackend(backend, () =>
-    tf.tidy(() => {
-      const ins = Object.fromEntries(
-        Object.entries(inputs).map((
-          [k, [v, s]],
-        ) => [k, tf.tensor(v, s, v instanceof Int32Array ? "int32" : "float32")]),
-      );
-      return (tf.engine().runKernel(kernel, ins, attrs as never) as Tensor).dataSync().slice() as Float32Array;
-    }));
-}
 
 /** Equal values (NaN equal to NaN, infinities to themselves), or within `rtol`. */
 function assertSame(got: Float32Array, want: Float32Array, rtol: number, msg: string): void {
@@ -77,7 +59,7 @@ test("blas BatchMatMul agrees with float64: transposes, batches, broadcast batch
         const m = 1 + rng.int(9), k = 1 + rng.int(9), n = 1 + rng.int(9);
         const aShape = [...batchA, ...(transA ? [k, m] : [m, k])], bShape = [...batchB, ...(transB ? [n, k] : [k, n])];
         const a = normals(rng, size(aShape)), b = normals(rng, size(bShape));
-        const got = await runOn("blas", "BatchMatMul", { a: [a, aShape], b: [b, bShape] }, {
+        const got = await runKernelOn("blas", "BatchMatMul", { a: [a, aShape], b: [b, bShape] }, {
           transposeA: transA,
           transposeB: transB,
         });
@@ -115,7 +97,7 @@ test("blas Conv2D agrees with float64: strides, padding same/valid/explicit, dil
     c.w[2] = c.x[3];
     if (c.outH < 1 || c.outW < 1) continue;
     const x = normals(rng, size(c.x)), w = normals(rng, size(c.w));
-    const got = await runOn("blas", "Conv2D", { x: [x, c.x], filter: [w, c.w] }, {
+    const got = await runKernelOn("blas", "Conv2D", { x: [x, c.x], filter: [w, c.w] }, {
       strides: c.stride,
       dilations: c.dilation,
       pad: tfPad(c.pad),
@@ -137,13 +119,13 @@ test("blas Conv2D gradients (input and filter) agree with float64 and the cpu ba
     const common = { strides: c.stride, pad: tfPad(c.pad), dataFormat: "NHWC" };
     const msg = JSON.stringify(c);
     const inputArgs = [{ dy: [dy, dyShape], filter: [w, c.w] }, { ...common, inputShape: c.x }] as const;
-    const dx = await runOn("blas", "Conv2DBackpropInput", ...(inputArgs as unknown as [never, never]));
+    const dx = await runKernelOn("blas", "Conv2DBackpropInput", ...(inputArgs as unknown as [never, never]));
     assertClose(dx, convBackpropInput64(c, dy, w), { atol: 1e-4, rtol: 1e-4, msg });
-    assertClose(dx, await runOn("cpu", "Conv2DBackpropInput", ...(inputArgs as unknown as [never, never])), {
+    assertClose(dx, await runKernelOn("cpu", "Conv2DBackpropInput", ...(inputArgs as unknown as [never, never])), {
       atol: 1e-4,
       msg,
     });
-    const dw = await runOn("blas", "Conv2DBackpropFilter", { x: [x, c.x], dy: [dy, dyShape] }, {
+    const dw = await runKernelOn("blas", "Conv2DBackpropFilter", { x: [x, c.x], dy: [dy, dyShape] }, {
       ...common,
       filterShape: c.w,
     });
@@ -170,7 +152,7 @@ test("blas element-wise ops broadcast like the cpu backend, NaN and infinities i
     for (let i = 1; i < b.length; i += 4) b[i] = special[rng.int(special.length)];
     for (const op of ["Add", "Sub", "Multiply", "RealDiv", "Maximum", "Minimum", "SquaredDifference"]) {
       const inputs = { a: [a, sa], b: [b, sb] } as Record<string, [Values, number[]]>;
-      const got = await runOn("blas", op, inputs), want = await runOn("cpu", op, inputs);
+      const got = await runKernelOn("blas", op, inputs), want = await runKernelOn("cpu", op, inputs);
       assertSame(got, want, 0, `${op} [${sa}] [${sb}]`);
     }
     // Comparisons, on float32 and on int32 (labels), with ties.
@@ -179,7 +161,7 @@ test("blas element-wise ops broadcast like the cpu backend, NaN and infinities i
     for (const op of ["Equal", "NotEqual", "Greater", "GreaterEqual", "Less", "LessEqual"]) {
       for (const [x, y] of [[a, b], [ia, ib]] as const) {
         const inputs = { a: [x, sa], b: [y, sb] } as Record<string, [Values, number[]]>;
-        const got = await runOn("blas", op, inputs), want = await runOn("cpu", op, inputs);
+        const got = await runKernelOn("blas", op, inputs), want = await runKernelOn("cpu", op, inputs);
         assertSame(got, want, 0, `${op} [${sa}] [${sb}] ${x.constructor.name}`);
       }
     }
@@ -202,8 +184,8 @@ test("blas element-wise ops broadcast like the cpu backend, NaN and infinities i
       ["Sigmoid", {}],
     ] as const
   ) {
-    const got = await runOn("blas", op, { x: [x, [x.length]] }, attrs);
-    assertSame(got, await runOn("cpu", op, { x: [x, [x.length]] }, attrs), 1e-6, op);
+    const got = await runKernelOn("blas", op, { x: [x, [x.length]] }, attrs);
+    assertSame(got, await runKernelOn("cpu", op, { x: [x, [x.length]] }, attrs), 1e-6, op);
   }
 });
 
@@ -227,9 +209,9 @@ test("blas Sum and Mean agree with float64 over adjacent and scattered axes, kee
       }
       const count = size(norm.map((d) => shape[d]));
       const inputs = { x: [x, shape] } as Record<string, [Values, number[]]>;
-      const sum = await runOn("blas", "Sum", inputs, { axis: axes, keepDims });
+      const sum = await runKernelOn("blas", "Sum", inputs, { axis: axes, keepDims });
       assertClose(sum, expected, { atol: 1e-5, msg: `sum over ${axes}` });
-      const mean = await runOn("blas", "Mean", inputs, { axis: axes, keepDims });
+      const mean = await runKernelOn("blas", "Mean", inputs, { axis: axes, keepDims });
       assertClose(mean, expected.map((v) => v / count), { atol: 1e-6, msg: `mean over ${axes}` });
     }
   }
@@ -243,16 +225,16 @@ test("blas max-pooling and its gradient agree with the cpu backend, ties going t
     const x = Float32Array.from({ length: size(shape) }, () => rng.int(4));
     const k = 1 + rng.int(3), s = 1 + rng.int(3), pad = ["same", "valid"][rng.int(2)];
     const attrs = { filterSize: k, strides: s, pad };
-    const y = await runOn("blas", "MaxPool", { x: [x, shape] }, attrs);
-    assertClose(y, await runOn("cpu", "MaxPool", { x: [x, shape] }, attrs), { atol: 0, msg: `pool ${t}` });
+    const y = await runKernelOn("blas", "MaxPool", { x: [x, shape] }, attrs);
+    assertClose(y, await runKernelOn("cpu", "MaxPool", { x: [x, shape] }, attrs), { atol: 0, msg: `pool ${t}` });
     const yShape = await onBackend(
       "cpu",
       () => tf.tidy(() => tf.maxPool(tf.tensor4d(x, shape as never), k, s, pad as "same").shape),
     );
     const dy = normals(rng, size(yShape));
     const inputs = { dy: [dy, yShape], input: [x, shape], output: [y, yShape] } as Record<string, [Values, number[]]>;
-    const dx = await runOn("blas", "MaxPoolGrad", inputs, attrs);
-    assertClose(dx, await runOn("cpu", "MaxPoolGrad", inputs, attrs), { atol: 1e-6, msg: `pool grad ${t}` });
+    const dx = await runKernelOn("blas", "MaxPoolGrad", inputs, attrs);
+    assertClose(dx, await runKernelOn("cpu", "MaxPoolGrad", inputs, attrs), { atol: 1e-6, msg: `pool grad ${t}` });
   }
 });
 

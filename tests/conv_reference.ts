@@ -70,6 +70,12 @@ export function convBackpropFilter64(c: ConvCase, x: ArrayLike<number>, dy: Arra
   return dw;
 }
 
+/** Padding as the test cases give it: "same", "valid", or explicit [[top, bottom], [left, right]]. */
+export type Pad = "same" | "valid" | [[number, number], [number, number]];
+
+/** The same padding as a tfjs conv kernel attribute (explicit padding covers all four NHWC axes). */
+export const tfPad = (pad: Pad) => (typeof pad === "string" ? pad : [[0, 0], ...pad, [0, 0]]);
+
 /** TensorFlow's output size and top/left padding for "same" / "valid" / explicit [[t, b], [l, r]]. */
 export function convGeometry64(
   inH: number,
@@ -78,7 +84,7 @@ export function convGeometry64(
   kW: number,
   stride: [number, number],
   dilation: [number, number],
-  pad: "same" | "valid" | [[number, number], [number, number]],
+  pad: Pad,
 ): { outH: number; outW: number; padTop: number; padLeft: number } {
   const eh = (kH - 1) * dilation[0] + 1, ew = (kW - 1) * dilation[1] + 1;
   if (pad === "valid") {

@@ -1,5 +1,6 @@
 /** Small test helpers shared by the suite: tolerant comparison, seeded data, leak checks, backends. */
 import { tf } from "../core/tf.ts";
+import type { Tensor } from "@tensorflow/tfjs-core";
 import { Rng } from "../core/rng.ts";
 import { useBackend, webgpuAdapter } from "../core/backend.ts";
 
@@ -50,6 +51,27 @@ export async function onBackend<T>(name: string, fn: () => T | Promise<T>): Prom
   } finally {
     await useBackend("cpu");
   }
+}
+
+/**
+ * Runs one kernel by name on `backend` on inputs given as [values, shape] (int32 for an
+ * Int32Array) and returns a copy of its output's values.
+ */
+export function runKernelOn(
+  backend: string,
+  kernel: string,
+  inputs: Record<string, [Float32Array | Int32Array, number[]]>,
+  attrs: Record<string, unknown> = {},
+): Promise<Float32Array> {
+  return onBackend(backend, () =>
+    tf.tidy(() => {
+      const ins = Object.fromEntries(
+        Object.entries(inputs).map((
+          [k, [v, s]],
+        ) => [k, tf.tensor(v, s, v instanceof Int32Array ? "int32" : "float32")]),
+      );
+      return (tf.engine().runKernel(kernel, ins, attrs as never) as Tensor).dataSync().slice() as Float32Array;
+    }));
 }
 
 /** Numerical gradient of a float64 function by central differences. */

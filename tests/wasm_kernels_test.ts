@@ -4,10 +4,16 @@ import { Rng } from "../core/rng.ts";
 import { missingWasmKernels } from "../core/backend.ts";
 import { createRegistry } from "../plugins/builtin.ts";
 import type { Backbone, Loss } from "../core/types.ts";
-import { assertClose, assertNoLeak, onBackend } from "./util.ts";
-import { convBackpropFilter64, convBackpropInput64, type ConvCase, convGeometry64, normals } from "./conv_reference.ts";
-
-type Pad = "same" | "valid" | [[number, number], [number, number]];
+import { assertClose, assertNoLeak, onBackend, runKernelOn } from "./util.ts";
+import {
+  convBackpropFilter64,
+  convBackpropInput64,
+  type ConvCase,
+  convGeometry64,
+  normals,
+  type Pad,
+  tfPad,
+} from "./conv_reference.ts";
 
 /** A random convolution case: strides 1–3, dilation when asked, every padding kind. */
 function randomCase(rng: Rng, depthwise: boolean, dilated: boolean): ConvCase & { pad: Pad } {
@@ -20,26 +26,6 @@ function randomCase(rng: Rng, depthwise: boolean, dilated: boolean): ConvCase & 
   const inC = 1 + rng.int(4), out = depthwise ? 1 + rng.int(3) : 1 + rng.int(5);
   const g = convGeometry64(inH, inW, k, kW, stride, dilation, pad);
   return { x: [1 + rng.int(3), inH, inW, inC], w: [k, kW, inC, out], stride, dilation, pad, ...g };
-}
-
-const tfPad = (pad: Pad) => (typeof pad === "string" ? pad : [[0, 0], ...pad, [0, 0]]);
-
-/** Runs a kernel by name on `backend` and returns its output values. */
-function runOn(
-  backend: string,
-  kernel: string,
-  inputs: Record<string, [Float32Array | Int32Array, number[]]>,
-  attrs: Record<string, unknown>,
-): Promise<Float32Array> {
-  return onBackend(backend, () =>
-    tf.tidy(() => {
-      const ins = Object.fromEntries(
-        Object.entries(inputs).map((
-          [k, [v, s]],
-        ) => [k, tf.tensor(v, s, v instanceof Int32Array ? "int32" : "float32")]),
-      );
-      return (tf.engine().runKernel(kernel, ins, attrs as never) as Tensor).dataSync() as Float32Array;
-    }));
 }
 
 Deno.test("wasm has every kernel the trainer asks for", async () => {
@@ -61,10 +47,10 @@ Deno.test("wasm Conv2DBackpropFilter agrees with float64 and the cpu backend (st
     const dy = normals(rng, c.x[0] * c.outH * c.outW * c.w[3]);
     const inputs = { x: [x, c.x], dy: [dy, [c.x[0], c.outH, c.outW, c.w[3]]] } as const;
     const attrs = { strides: c.stride, pad: tfPad(c.pad), dataFormat: "NHWC", filterShape: c.w };
-    const wasm = await runOn("wasm", "Conv2DBackpropFilter", inputs as never, attrs);
+    const wasm = await runKernelOn("wasm", "Conv2DBackpropFilter", inputs as never, attrs);
     const msg = `case ${JSON.stringify(c)}`;
     assertClose(wasm, convBackpropFilter64(c, x, dy), { atol: 1e-4, rtol: 1e-4, msg });
-    assertClose(wasm, await runOn("cpu", "Conv2DBackpropFilter", inputs as never, attrs), { atol: 1e-4, msg });
+    assertClose(wasm, await runKernelOn("cpu", "Conv2DBackpropFilter", inputs as never, attrs), { atol: 1e-4, msg });
   }
 });
 
@@ -84,22 +70,22 @@ Deno.test("wasm depthwise convolution gradients agree with float64 and the cpu b
     const msg = `case ${JSON.stringify(c)}`;
     const filterIn = { x: [x, c.x], dy: [dy, dyShape] } as never;
     const filterAttrs = { ...common, filterShape: c.w };
-    const dw = await runOn("wasm", "DepthwiseConv2dNativeBackpropFilter", filterIn, filterAttrs);
+    const dw = await runKernelOn("wasm", "DepthwiseConv2dNativeBackpropFilter", filterIn, filterAttrs);
     assertClose(dw, convBackpropFilter64(c, x, dy, true), { atol: 1e-4, rtol: 1e-4, msg });
     // tfjs cpu's depthwise gradients ignore the dilation (they disagree with float64 there).
     const cpuToo = c.dilation[0] === 1 && c.dilation[1] === 1;
     if (cpuToo) {
-      assertClose(dw, await runOn("cpu", "DepthwiseConv2dNativeBackpropFilter", filterIn, filterAttrs), {
+      assertClose(dw, await runKernelOn("cpu", "DepthwiseConv2dNativeBackpropFilter", filterIn, filterAttrs), {
         atol: 1e-4,
         msg,
       });
     }
     const inputIn = { dy: [dy, dyShape], filter: [w, c.w] } as never;
     const inputAttrs = { ...common, inputShape: c.x };
-    const dx = await runOn("wasm", "DepthwiseConv2dNativeBackpropInput", inputIn, inputAttrs);
+    const dx = await runKernelOn("wasm", "DepthwiseConv2dNativeBackpropInput", inputIn, inputAttrs);
     assertClose(dx, convBackpropInput64(c, dy, w, true), { atol: 1e-4, rtol: 1e-4, msg });
     if (cpuToo) {
-      assertClose(dx, await runOn("cpu", "DepthwiseConv2dNativeBackpropInput", inputIn, inputAttrs), {
+      assertClose(dx, await runKernelOn("cpu", "DepthwiseConv2dNativeBackpropInput", inputIn, inputAttrs), {
         atol: 1e-4,
         msg,
       });
@@ -118,7 +104,9 @@ Deno.test("wasm UnsortedSegmentSum agrees with float64 (out-of-range ids dropped
     for (let j = 0; j < cols; j++) expected[s * cols + j] += x[r * cols + j];
   });
   const inputs = { x: [x, [rows, cols]], segmentIds: [ids, [rows]] } as never;
-  assertClose(await runOn("wasm", "UnsortedSegmentSum", inputs, { numSegments: segments }), expected, { atol: 1e-5 });
+  assertClose(await runKernelOn("wasm", "UnsortedSegmentSum", inputs, { numSegments: segments }), expected, {
+    atol: 1e-5,
+  });
 
   const table = normals(rng, segments * cols), at = Int32Array.from({ length: 40 }, () => rng.int(segments));
   const weights = normals(rng, 40 * cols);
