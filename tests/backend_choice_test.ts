@@ -5,8 +5,8 @@
  */
 import { deepStrictEqual as assertEquals, match, ok } from "node:assert/strict";
 import { blas } from "../core/blas.ts";
+import { assertOneLineError, ROOT, runCli } from "./cli_process.ts";
 
-const ROOT = new URL("..", import.meta.url).pathname;
 const FIXTURES = `${ROOT}tests/fixtures`;
 
 async function workspace(): Promise<string> {
@@ -19,30 +19,13 @@ async function workspace(): Promise<string> {
   return dir;
 }
 
-async function train(dir: string, opts: { gpu: boolean; blas: boolean }, ...sets: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      ...(opts.gpu ? [] : ["--preload", `${dir}/no_gpu.ts`]),
-      `${ROOT}cli.ts`,
-      "train",
-      "toy.yaml",
-      "--set",
-      "train.epochs=1",
-      "--set",
-      `output=${dir}/runs`,
-      ...sets.flatMap((s) => ["--set", s]),
-    ],
-    cwd: dir,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1", ...(opts.blas ? {} : { DML_BLAS: "off" }) },
-  }).output();
-  const dec = new TextDecoder();
-  // Deno's WebGPU prints a harmless XDG_RUNTIME_DIR line on some machines.
-  const stderr = dec.decode(out.stderr).split("\n").filter((l) => l && !l.includes("XDG_RUNTIME_DIR")).join("\n");
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr };
+function train(dir: string, opts: { gpu: boolean; blas: boolean }, ...sets: string[]) {
+  return runCli(
+    dir,
+    ["-A", ...(opts.gpu ? [] : ["--preload", `${dir}/no_gpu.ts`])],
+    ["train", "toy.yaml", ...["train.epochs=1", `output=${dir}/runs`, ...sets].flatMap((s) => ["--set", s])],
+    opts.blas ? {} : { DML_BLAS: "off" },
+  );
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -54,19 +37,12 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-function oneLine(r: { code: number; stderr: string }, pattern: RegExp) {
-  assertEquals(r.code, 2, `exit code for: ${r.stderr}`);
-  assertEquals(r.stderr.split("\n").length, 1, `one line expected, got:\n${r.stderr}`);
-  match(r.stderr, pattern);
-  ok(!/\bat file:|Stack backtrace/.test(r.stderr));
-}
-
 const hasBlas = blas() !== null;
 
 Deno.test("forcing webgpu with no GPU adapter is one line listing the available backends; nothing is written", async () => {
   const dir = await workspace();
   const r = await train(dir, { gpu: false, blas: hasBlas }, "train.backend=webgpu");
-  oneLine(
+  assertOneLineError(
     r,
     /^error: train\.backend: webgpu is not available here \(no GPU adapter.*\); available: (blas, )?wasm, cpu$/,
   );
@@ -76,7 +52,7 @@ Deno.test("forcing webgpu with no GPU adapter is one line listing the available 
 Deno.test("forcing blas without a BLAS library is one line listing the available backends", async () => {
   const dir = await workspace();
   const r = await train(dir, { gpu: false, blas: false }, "train.backend=blas");
-  oneLine(r, /^error: train\.backend: blas is not available here \(DML_BLAS=off\); available: wasm, cpu$/);
+  assertOneLineError(r, /^error: train\.backend: blas is not available here \(DML_BLAS=off\); available: wasm, cpu$/);
   ok(!(await exists(`${dir}/runs`)), "no run folder");
 });
 

@@ -11,17 +11,27 @@ export interface CliResult {
   stderr: string;
 }
 
-/** `deno run <permissions> cli.ts <args>` in `cwd`, without colours. */
-export async function runCli(cwd: string, permissions: string[], args: string[]): Promise<CliResult> {
+/**
+ * `deno run <flags> cli.ts <args>` in `cwd`, without colours; `flags` are Deno's (permissions,
+ * `--preload`), `env` is added to the environment.
+ */
+export async function runCli(
+  cwd: string,
+  flags: string[],
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<CliResult> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...permissions, `${ROOT}cli.ts`, ...args],
+    args: ["run", ...flags, `${ROOT}cli.ts`, ...args],
     cwd,
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", ...env },
   }).output();
   const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr).trim() };
+  // Deno's WebGPU prints a harmless XDG_RUNTIME_DIR line on some machines.
+  const stderr = dec.decode(out.stderr).split("\n").filter((l) => !l.includes("XDG_RUNTIME_DIR")).join("\n");
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: stderr.trim() };
 }
 
 /** Bad input: exit code 2 and one line on stderr matching `pattern`, no stack trace. */
