@@ -37,6 +37,13 @@ function imagesPerChunk(g: ConvGeometry): number {
   return Math.max(1, Math.min(g.batch, Math.floor(CHUNK_FLOATS / Math.max(1, g.pixels * g.patch))));
 }
 
+/** Calls `f` on successive chunks of images [b0, b0 + n), with the patch buffer sized for a chunk. */
+function forEachChunk(g: ConvGeometry, f: (b0: number, n: number, col: Float32Array) => void): void {
+  const per = imagesPerChunk(g);
+  const col = patchBuffer(per * g.pixels * g.patch);
+  for (let b0 = 0; b0 < g.batch; b0 += per) f(b0, Math.min(per, g.batch - b0), col);
+}
+
 /** y [batch, outH, outW, outC] of x [batch, inH, inW, inC] and filter w [kH, kW, inC, outC]. */
 export function conv2dByGemm(
   x: Float32Array,
@@ -50,13 +57,10 @@ export function conv2dByGemm(
     gemm({ m: g.batch * g.pixels, n: outC, k: g.inC, a: x, b: w, c: y });
     return y;
   }
-  const per = imagesPerChunk(g);
-  const col = patchBuffer(per * g.pixels * g.patch);
-  for (let b0 = 0; b0 < g.batch; b0 += per) {
-    const n = Math.min(per, g.batch - b0);
+  forEachChunk(g, (b0, n, col) => {
     im2col(x, g, b0, n, col);
     gemm({ m: n * g.pixels, n: outC, k: g.patch, a: col, b: w, c: y.subarray(b0 * g.pixels * outC) });
-  }
+  });
   return y;
 }
 
@@ -73,13 +77,10 @@ export function conv2dBackpropInputByGemm(
     gemm({ m: g.batch * g.pixels, n: g.inC, k: outC, a: dy, b: w, transB: true, c: dx });
     return dx;
   }
-  const per = imagesPerChunk(g);
-  const col = patchBuffer(per * g.pixels * g.patch);
-  for (let b0 = 0; b0 < g.batch; b0 += per) {
-    const n = Math.min(per, g.batch - b0);
+  forEachChunk(g, (b0, n, col) => {
     gemm({ m: n * g.pixels, n: g.patch, k: outC, a: dy.subarray(b0 * g.pixels * outC), b: w, transB: true, c: col });
     col2im(col, g, b0, n, dx);
-  }
+  });
   return dx;
 }
 
@@ -96,10 +97,7 @@ export function conv2dBackpropFilterByGemm(
     gemm({ m: g.inC, n: outC, k: g.batch * g.pixels, a: x, transA: true, b: dy, c: dw });
     return dw;
   }
-  const per = imagesPerChunk(g);
-  const col = patchBuffer(per * g.pixels * g.patch);
-  for (let b0 = 0; b0 < g.batch; b0 += per) {
-    const n = Math.min(per, g.batch - b0);
+  forEachChunk(g, (b0, n, col) => {
     im2col(x, g, b0, n, col);
     gemm({
       m: g.patch,
@@ -111,6 +109,6 @@ export function conv2dBackpropFilterByGemm(
       c: dw,
       beta: b0 === 0 ? 0 : 1,
     });
-  }
+  });
   return dw;
 }
