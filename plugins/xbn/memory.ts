@@ -12,7 +12,7 @@
  *   L = weight · loss(Z, y, M)  (+ loss(Z, y) with batchLoss)
  * ```
  *
- * Stored values stay as adapted and {@link CrossBatchNorm.reference} returns them so (they are
+ * Stored values stay as adapted and `reference()` returns them so (they are
  * no longer unit-norm); cosine losses normalise inside the similarity.
  *
  * ```ts
@@ -26,55 +26,26 @@ import { tf } from "../../core/tf.ts";
 import type { Tensor1D, Tensor2D } from "@tensorflow/tfjs-core";
 import { DmlError } from "../../core/errors.ts";
 import { l2normalize } from "../../core/pairs.ts";
-import { RingBuffer } from "../../core/ring_buffer.ts";
-import type { Memory, Reference, State } from "../../core/types.ts";
+import { RingMemory, type RingMemoryOptions } from "../../core/ring_memory.ts";
+import type { State } from "../../core/types.ts";
 import { type KalmanOptions, MomentFilter } from "./kalman.ts";
 import { columnMoments, matchMoments } from "./moments.ts";
 
-export interface XbnOptions {
-  /** Entries kept. */
-  size: number;
-  /** First step (as the trainer counts) at which the memory is filled, adapted and used. */
-  start: number;
-  /** Weight of the loss against the memory. */
-  weight: number;
-  /** Keep the batch-vs-batch loss beside the memory loss (the paper: no). */
-  batchLoss: boolean;
-  /** Adapt and enqueue before the loss (the paper) or after the optimizer step. */
-  order: "before-loss" | "after-step";
+export interface XbnOptions extends RingMemoryOptions {
   /** L2-normalise embeddings before the moments and before storing them (the paper's space). */
   normalize: boolean;
   /** Guards the division by a constant memory column. */
   eps: number;
   /** AXBN: filter the batch moments with these Kalman settings; plain XBN when absent. */
   kalman?: KalmanOptions;
-  /** Embedding dim, when known ahead; else taken from the first batch. */
-  dim?: number;
-  /** Recipe path for error messages. */
-  path?: string;
 }
 
-export class CrossBatchNorm implements Memory {
-  readonly weight: number;
-  readonly batchLoss: boolean;
-  readonly order: "before-loss" | "after-step";
+export class CrossBatchNorm extends RingMemory {
   readonly filter: MomentFilter | null;
-  private ring: RingBuffer | null = null;
-  private selfSlots: Int32Array | null = null;
-  private readonly path: string;
 
-  constructor(private readonly opts: XbnOptions) {
-    this.weight = opts.weight;
-    this.batchLoss = opts.batchLoss;
-    this.order = opts.order;
-    this.path = opts.path ?? "memory";
+  constructor(protected override readonly opts: XbnOptions) {
+    super(opts);
     this.filter = opts.kalman ? new MomentFilter(opts.kalman) : null;
-    if (opts.dim !== undefined) this.ring = new RingBuffer(opts.size, opts.dim, this.path);
-  }
-
-  /** Entries stored now. */
-  get count(): number {
-    return this.ring?.count ?? 0;
   }
 
   update(e: Tensor2D, y: Tensor1D, step: number, items?: Int32Array): void {
@@ -102,50 +73,23 @@ export class CrossBatchNorm implements Memory {
     ok?.dispose();
   }
 
-  reference(): Reference | null {
-    return this.ring?.reference(this.selfSlots) ?? null;
-  }
-
-  /** The entries as adapted so far (what the loss compares with), and their train rows. */
-  stored(): { e: Tensor2D; items: Int32Array } | null {
-    return this.ring?.stored() ?? null;
-  }
-
   async state(): Promise<State> {
     return {
       method: this.filter ? "axbn" : "xbn",
-      ring: this.ring ? { ...await this.ring.state() } : null,
+      ring: await this.ringState(),
       kalman: this.filter ? await this.filter.state() : null,
     };
   }
 
   load(s: State): void {
-    const o = s as Record<string, State> | null;
-    const want = this.filter ? "axbn" : "xbn";
-    if (o === null || typeof o !== "object" || o.method !== want) {
-      const held = o && typeof o === "object" && "method" in o ? `an ${String(o.method)}` : `no ${want}`;
-      throw new DmlError(`${this.path}: the checkpoint holds ${held} memory state but the recipe asks for ${want}`);
-    }
-    this.selfSlots = null;
-    const ring = o.ring as Record<string, State> | null;
-    const dim = this.opts.dim ?? (ring && typeof ring.dim === "number" ? ring.dim : undefined);
-    if (this.filter) this.filter.load(o.kalman ?? null, dim, this.path);
-    if (ring === null) {
-      this.ring?.dispose();
-      this.ring = this.opts.dim !== undefined ? new RingBuffer(this.opts.size, this.opts.dim, this.path) : null;
-      return;
-    }
-    this.buffer(dim ?? 1).load(ring);
+    const o = this.checkMethod(s, this.filter ? "axbn" : "xbn");
+    // The Kalman state is checked against the ring's dim before the ring is touched.
+    if (this.filter) this.filter.load(o.kalman ?? null, this.savedDim(o.ring), this.path);
+    this.restoreRing(o.ring);
   }
 
-  dispose(): void {
-    this.ring?.dispose();
-    this.ring = null;
+  override dispose(): void {
+    super.dispose();
     this.filter?.dispose();
-  }
-
-  private buffer(dim: number): RingBuffer {
-    this.ring ??= new RingBuffer(this.opts.size, dim, this.path);
-    return this.ring;
   }
 }
