@@ -24,7 +24,6 @@
  */
 import { tf } from "../../core/tf.ts";
 import type { Tensor1D, Tensor2D } from "@tensorflow/tfjs-core";
-import { DmlError } from "../../core/errors.ts";
 import { l2normalize } from "../../core/pairs.ts";
 import { RingMemory, type RingMemoryOptions } from "../../core/ring_memory.ts";
 import type { State } from "../../core/types.ts";
