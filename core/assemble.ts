@@ -47,6 +47,11 @@ export async function assemble(recipe: Recipe, registry: Registry): Promise<Comp
   if (!data.train) throw new DmlError(`data.use: dataset '${recipe.data.use}' provides no train split`);
   const common = { data, inputShape: data.train.shape, classes: data.train.classes };
   const backbone = await make<Backbone>("backbone", "backbone", recipe.backbone, common);
+  if (recipe.eval.space === "features" && !backbone.features) {
+    throw new DmlError(
+      `eval.space: backbone '${recipe.backbone.use}' has no pre-head features to evaluate on; use space: embedding`,
+    );
+  }
   const sampler = await make<Sampler>("sampler", "sampler", recipe.sampler, { ...common, dim: backbone.dim });
   const sized = { ...common, dim: backbone.dim, batchSize: sampler.batchSize };
   const loss = await make<Loss>("loss", "loss", recipe.loss, sized);

@@ -60,6 +60,12 @@ export const EVAL_TRAINER_SCHEMA: Schema = {
   every: int(1, { min: 0, doc: "evaluate every this many epochs (0: only at the end)" }),
   baselines: bool(false, "also evaluate raw pixels and the untrained network, for comparison"),
   split: str("test", ["test", "query-gallery"], "one-set retrieval on `test`, or query vs gallery"),
+  space: str(
+    "embedding",
+    ["embedding", "features"],
+    "what retrieval ranks by: the embedding head's output, or the backbone's pre-head features (the head is then " +
+      "a projection head that only the loss sees, as in SimCLR and SupCon; features often transfer better to unseen classes)",
+  ),
 };
 
 const TOP_LEVEL = [

@@ -116,7 +116,11 @@ export async function train(recipe: Recipe, registry: Registry, opts: TrainOptio
   };
   // The page after the last evaluation is written once, when training ends.
   const evaluate = async (last: boolean): Promise<Record<string, number>> => {
-    const m = await evaluateSplits(c, networkEmbedding(c, t.evalBatch), (seen) => reporter.seen = seen);
+    const m = await evaluateSplits(
+      c,
+      networkEmbedding(c, t.evalBatch, recipe.eval.space),
+      (seen) => reporter.seen = seen,
+    );
     folder.append({ type: "eval", epoch: ctx.epoch, step: ctx.step, ...m });
     say(`eval epoch ${ctx.epoch} step ${ctx.step}: ${formatMetrics(m)}`);
     if (!last) await reporter.evaluated();
@@ -125,7 +129,7 @@ export async function train(recipe: Recipe, registry: Registry, opts: TrainOptio
 
   let baselines: Record<string, Record<string, number>> | undefined;
   if (!resumed) {
-    if (recipe.eval.baselines) baselines = await runBaselines(c, t.evalBatch, folder, say);
+    if (recipe.eval.baselines) baselines = await runBaselines(c, t.evalBatch, recipe.eval.space, folder, say);
     await hooks("onTrainStart");
   }
 
@@ -195,7 +199,7 @@ export async function train(recipe: Recipe, registry: Registry, opts: TrainOptio
   }
   if (Object.keys(metrics).length === 0) metrics = await evaluate(true);
   progress.done();
-  if (baselines) say(baselineTable(baselines, metrics));
+  if (baselines) say(baselineTable(baselines, metrics, recipe.eval.space));
   await reporter.finish(c.data, step);
   await folder.close();
   return { runDir: folder.dir, backend, metrics, losses, steps: step, baselines };
@@ -292,21 +296,24 @@ async function evaluateSplits(
   throw new DmlError("data: the dataset has neither a test split nor query and gallery splits to evaluate on");
 }
 
-/** The network's test-time embedding of a split, as the evaluator sees it. */
-function networkEmbedding(c: Components, batch: number): (split: Dataset) => Promise<Split> {
-  return (split) => embedSplit(split, c.backbone, c.loss, { batch });
+/** The network's test-time vectors of a split, as the evaluator sees them (`eval.space`). */
+function networkEmbedding(c: Components, batch: number, space: unknown): (split: Dataset) => Promise<Split> {
+  const features = space === "features";
+  return (split) => embedSplit(split, c.backbone, features ? undefined : c.loss, { batch, features });
 }
 
 async function runBaselines(
   c: Components,
   batch: number,
+  space: unknown,
   folder: RunFolder,
   say: (s: string) => void,
 ): Promise<Record<string, Record<string, number>>> {
   if (!c.data.test && !(c.data.query && c.data.gallery)) return {};
   // The same protocol as the trained network (one set, or queries against the gallery).
   const raw = await evaluateSplits(c, (split) => rawPixels(split, batch));
-  const untrained = await evaluateSplits(c, networkEmbedding(c, batch));
+  // The untrained network is evaluated in the same space (embedding or features) as the trained one.
+  const untrained = await evaluateSplits(c, networkEmbedding(c, batch, space));
   folder.append({ type: "baseline", name: "raw-pixels", ...raw });
   folder.append({ type: "baseline", name: "untrained", ...untrained });
   say(`baseline raw pixels: ${formatMetrics(raw)}`);
@@ -314,7 +321,11 @@ async function runBaselines(
   return { "raw pixels": raw, "untrained network": untrained };
 }
 
-function baselineTable(b: Record<string, Record<string, number>>, trained: Record<string, number>): string {
+function baselineTable(
+  b: Record<string, Record<string, number>>,
+  trained: Record<string, number>,
+  space: unknown,
+): string {
   const rows = { ...b, "trained network": trained };
   // Recall@K is what the papers headline; R-Precision and MAP@R also weigh the rest of the ranking.
   const keys = Object.keys(trained).filter((k) => k.startsWith("recall@") || k === "r_precision" || k === "map@r");
@@ -322,7 +333,8 @@ function baselineTable(b: Record<string, Record<string, number>>, trained: Recor
   const lines = Object.entries(rows).map(([n, m]) =>
     `${n.padEnd(18)}${keys.map((k) => (m[k] ?? NaN).toFixed(4).padStart(12)).join("")}`
   );
-  return [head, ...lines].join("\n");
+  const note = space === "features" ? ["(both network rows rank by the backbone's pre-head features: eval.space)"] : [];
+  return [head, ...lines, ...note].join("\n");
 }
 
 /** "recall@1 0.8123, map@r 0.4012". */

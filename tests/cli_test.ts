@@ -82,6 +82,12 @@ const cases: Array<[string, Record<string, string>, string[], RegExp]> = [
     ["r.yaml"],
     /train\.backend: expected one of auto, webgpu, wasm, cpu/,
   ],
+  [
+    "evaluating on features a backbone does not have",
+    { "r.yaml": base + "eval: { space: features }\n" },
+    ["r.yaml"],
+    /eval\.space: backbone 'toy-linear' has no pre-head features to evaluate on; use space: embedding/,
+  ],
 ];
 
 for (const [name, files, args, pattern] of cases) {
