@@ -165,7 +165,13 @@ Deno.test("xbm: checkpoint round trip continues identically; another dim, size o
     () => xbm({ size: 10, dim: 3 }).load({ method: "xbn", ring: null, kalman: null } as State),
     /holds an xbn memory state but the recipe asks for xbm/,
   );
-  [a, b, fresh, lazy].forEach((m) => m.dispose());
+  // A memory state that lost its ring is refused in one line, not with a TypeError.
+  const ringless = xbm({ size: 10 });
+  assert.throws(
+    () => ringless.load({ method: "xbm" } as State),
+    (e: Error) => e instanceof DmlError && /memory state is unusable/.test(e.message),
+  );
+  [a, b, fresh, lazy, ringless].forEach((m) => m.dispose());
 });
 
 Deno.test("xbm: a NaN batch is refused in one line and the memory keeps its entries", () => {
