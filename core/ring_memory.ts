@@ -85,7 +85,7 @@ export abstract class RingMemory implements Memory {
     return this.ring ? { ...await this.ring.state() } : null;
   }
 
-  /** A checkpoint's memory state as a record, refused unless it was saved by `method`. */
+  /** A checkpoint's memory state as a record, refused unless saved by `method`; a loaded state has no self slots. */
   protected checkMethod(s: State, method: string): Record<string, State> {
     const o = s as Record<string, State> | null;
     if (o === null || typeof o !== "object" || o.method !== method) {

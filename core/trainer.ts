@@ -105,7 +105,8 @@ export async function train(recipe: Recipe, registry: Registry, opts: TrainOptio
     data: c.data,
     backbone: c.backbone,
     embedAll: (split: Dataset, o?: { features?: boolean; normalize?: boolean }) =>
-      embedSplit(split, c.backbone, o?.features ? undefined : c.loss, { batch: t.evalBatch, ...o }),
+      // embedSplit leaves the loss's evalTransform out of features by itself.
+      embedSplit(split, c.backbone, c.loss, { batch: t.evalBatch, ...o }),
     shared: c.shared,
     log: (r) => folder.append({ ...r, step: ctx.step, epoch: ctx.epoch }),
     say,
@@ -114,13 +115,12 @@ export async function train(recipe: Recipe, registry: Registry, opts: TrainOptio
   const hooks = async (name: "onTrainStart" | "onEpochStart" | "afterStep" | "onEpochEnd") => {
     for (const [, h] of c.ordered) if (h[name]) await h[name]!(ctx);
   };
+  // What the evaluator ranks by (eval.space), for the trained and the untrained network alike.
+  const onFeatures = recipe.eval.space === "features";
+  const embedNetwork = (split: Dataset) => ctx.embedAll(split, { features: onFeatures });
   // The page after the last evaluation is written once, when training ends.
   const evaluate = async (last: boolean): Promise<Record<string, number>> => {
-    const m = await evaluateSplits(
-      c,
-      networkEmbedding(c, t.evalBatch, recipe.eval.space),
-      (seen) => reporter.seen = seen,
-    );
+    const m = await evaluateSplits(c, embedNetwork, (seen) => reporter.seen = seen);
     folder.append({ type: "eval", epoch: ctx.epoch, step: ctx.step, ...m });
     say(`eval epoch ${ctx.epoch} step ${ctx.step}: ${formatMetrics(m)}`);
     if (!last) await reporter.evaluated();
@@ -129,7 +129,7 @@ export async function train(recipe: Recipe, registry: Registry, opts: TrainOptio
 
   let baselines: Record<string, Record<string, number>> | undefined;
   if (!resumed) {
-    if (recipe.eval.baselines) baselines = await runBaselines(c, t.evalBatch, recipe.eval.space, folder, say);
+    if (recipe.eval.baselines) baselines = await runBaselines(c, t.evalBatch, embedNetwork, folder, say);
     await hooks("onTrainStart");
   }
 
@@ -199,7 +199,7 @@ export async function train(recipe: Recipe, registry: Registry, opts: TrainOptio
   }
   if (Object.keys(metrics).length === 0) metrics = await evaluate(true);
   progress.done();
-  if (baselines) say(baselineTable(baselines, metrics, recipe.eval.space));
+  if (baselines) say(baselineTable(baselines, metrics, onFeatures));
   await reporter.finish(c.data, step);
   await folder.close();
   return { runDir: folder.dir, backend, metrics, losses, steps: step, baselines };
@@ -296,24 +296,17 @@ async function evaluateSplits(
   throw new DmlError("data: the dataset has neither a test split nor query and gallery splits to evaluate on");
 }
 
-/** The network's test-time vectors of a split, as the evaluator sees them (`eval.space`). */
-function networkEmbedding(c: Components, batch: number, space: unknown): (split: Dataset) => Promise<Split> {
-  const features = space === "features";
-  return (split) => embedSplit(split, c.backbone, features ? undefined : c.loss, { batch, features });
-}
-
 async function runBaselines(
   c: Components,
   batch: number,
-  space: unknown,
+  embedNetwork: (split: Dataset) => Promise<Split>,
   folder: RunFolder,
   say: (s: string) => void,
 ): Promise<Record<string, Record<string, number>>> {
   if (!c.data.test && !(c.data.query && c.data.gallery)) return {};
   // The same protocol as the trained network (one set, or queries against the gallery).
   const raw = await evaluateSplits(c, (split) => rawPixels(split, batch));
-  // The untrained network is evaluated in the same space (embedding or features) as the trained one.
-  const untrained = await evaluateSplits(c, networkEmbedding(c, batch, space));
+  const untrained = await evaluateSplits(c, embedNetwork);
   folder.append({ type: "baseline", name: "raw-pixels", ...raw });
   folder.append({ type: "baseline", name: "untrained", ...untrained });
   say(`baseline raw pixels: ${formatMetrics(raw)}`);
@@ -324,7 +317,7 @@ async function runBaselines(
 function baselineTable(
   b: Record<string, Record<string, number>>,
   trained: Record<string, number>,
-  space: unknown,
+  onFeatures: boolean,
 ): string {
   const rows = { ...b, "trained network": trained };
   // Recall@K is what the papers headline; R-Precision and MAP@R also weigh the rest of the ranking.
@@ -333,7 +326,7 @@ function baselineTable(
   const lines = Object.entries(rows).map(([n, m]) =>
     `${n.padEnd(18)}${keys.map((k) => (m[k] ?? NaN).toFixed(4).padStart(12)).join("")}`
   );
-  const note = space === "features" ? ["(both network rows rank by the backbone's pre-head features: eval.space)"] : [];
+  const note = onFeatures ? ["(both network rows rank by the backbone's pre-head features: eval.space)"] : [];
   return [head, ...lines, ...note].join("\n");
 }
 

@@ -36,9 +36,9 @@ command -v nvidia-smi >/dev/null && run nvidia-smi --query-gpu=name,driver_versi
 say "deno: $(command -v deno)"; run deno --version
 
 if $quick; then
-  batches=(4) steps=2 profile_batch=2
+  batches=(4) steps=2 profile_batch=2 torch_steps=(--steps 2 --warmup 1)
 else
-  batches=(32 64) steps=8 profile_batch=32
+  batches=(32 64) steps=8 profile_batch=32 torch_steps=()
 fi
 for b in "${batches[@]}"; do
   dr bench/train_throughput.ts --backends webgpu --models resnet50 \
@@ -48,11 +48,7 @@ dr bench/train_throughput.ts --backends webgpu --models quickstart-random --step
 dr bench/profile_step.ts --backend webgpu --batch "$profile_batch" --steps 1 --top 25
 
 if python3 -c "import torch, torchvision" 2>/dev/null; then
-  if $quick; then
-    run python3 bench/gpu/torch_resnet50.py --batch 4 --steps 2 --warmup 1
-  else
-    run python3 bench/gpu/torch_resnet50.py --batch "${batches[@]}"
-  fi
+  run python3 bench/gpu/torch_resnet50.py --batch "${batches[@]}" "${torch_steps[@]}"
 else
   say "python3 has no torch/torchvision here: no PyTorch figure"
 fi
