@@ -12,6 +12,7 @@ import type { Backbone, Dataset, Loss, Split } from "./types.ts";
 import { l2normalize } from "./pairs.ts";
 import { Rng } from "./rng.ts";
 import { loadAhead } from "./prefetch.ts";
+import { centerBy, columnMean } from "./retrieval.ts";
 
 /** A file-backed split decodes one batch ahead while the current one is embedded. */
 const ahead = { ahead: 1, limit: Infinity };
@@ -63,9 +64,6 @@ export async function rawPixels(split: Dataset, batch: number): Promise<Split> {
     data.set(await x.data() as Float32Array, idx[0] * dim);
     x.dispose();
   }
-  const mean = new Float64Array(dim);
-  for (let i = 0; i < split.size; i++) for (let j = 0; j < dim; j++) mean[j] += data[i * dim + j];
-  for (let j = 0; j < dim; j++) mean[j] /= Math.max(1, split.size);
-  for (let i = 0; i < split.size; i++) for (let j = 0; j < dim; j++) data[i * dim + j] -= mean[j];
-  return { data, n: split.size, dim, labels: split.labels };
+  const pixels = { data, n: split.size, dim, labels: split.labels };
+  return centerBy(pixels, columnMean(pixels));
 }

@@ -44,6 +44,11 @@ export interface RetrievalOptions {
   seed?: number;
   /** Lloyd iterations of the NMI k-means. Default 20. */
   kmeansIters?: number;
+  /**
+   * Subtract the reference set's mean (the gallery's, or the one set's) from every embedding before
+   * the metric, as the raw-pixel baseline is. Default false.
+   */
+  center?: boolean;
 }
 
 /** Checks a split is usable: non-empty, consistent lengths, finite values. `name` prefixes errors. */
@@ -68,6 +73,13 @@ export async function evaluateRetrieval(
   gallery: Split | undefined,
   o: RetrievalOptions = {},
 ): Promise<Record<string, number>> {
+  if (o.center) {
+    checkSplit(query, gallery ? "query" : "embeddings");
+    if (gallery) checkSplit(gallery, "gallery");
+    const mean = columnMean(gallery ?? query);
+    query = centerBy(query, mean);
+    if (gallery) gallery = centerBy(gallery, mean);
+  }
   const { metrics: out, lone } = await neighbourStage(query, gallery, o);
   const wantNmi = o.nmi ?? true, wantF1 = o.f1 ?? false;
   if (wantNmi || wantF1) {
@@ -140,6 +152,26 @@ export async function neighbourStage(
     result.firstRelevantRank,
   );
   return { metrics, lone, knn: result };
+}
+
+/** The mean embedding of a split, in float64. */
+export function columnMean(s: Split): Float64Array {
+  const mean = new Float64Array(s.dim);
+  for (let i = 0; i < s.n; i++) for (let j = 0; j < s.dim; j++) mean[j] += s.data[i * s.dim + j];
+  for (let j = 0; j < s.dim; j++) mean[j] /= Math.max(1, s.n);
+  return mean;
+}
+
+/**
+ * A copy of `s` less `mean` on every row. Cosine similarity is measured from the origin, so an
+ * offset shared by every embedding (ReLU features are all non-negative) squeezes the angles
+ * between them; centring removes it.
+ */
+export function centerBy(s: Split, mean: Float64Array): Split {
+  if (mean.length !== s.dim) throw new DmlError(`center: a mean of dimension ${mean.length} for ${s.dim}-d embeddings`);
+  const data = new Float32Array(s.data.length);
+  for (let i = 0; i < s.n; i++) for (let j = 0; j < s.dim; j++) data[i * s.dim + j] = s.data[i * s.dim + j] - mean[j];
+  return { ...s, data };
 }
 
 /** R_i: items of query i's class in the reference set, less the query itself in one-set mode. */

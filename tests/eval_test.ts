@@ -324,6 +324,41 @@ Deno.test("query/gallery: both metrics match the reference, queries of absent cl
   }
 });
 
+/** `s` with its second half replaced by the negated first: every column sums to exactly zero. */
+function zeroMean(s: Split): Split {
+  const half = Math.floor(s.n / 2) * s.dim;
+  for (let i = 0; i < half; i++) s.data[half + i] = -s.data[i];
+  return s;
+}
+
+/** `s` plus `offset` in every entry (a power of two, so the sums stay exact). */
+function shifted(s: Split, offset: number): Split {
+  return { ...s, data: s.data.map((v) => v + offset) };
+}
+
+Deno.test("center: the reference set's mean is removed before the metric (one set and query/gallery)", async () => {
+  const rng = new Rng(24);
+  const recallAt = [1, 2, 4, 8];
+  const metricsOf = (q: Split, g: Split, oneSet: boolean) =>
+    refMetrics(refRanking(q, g, "cosine", oneSet), q, g, oneSet, recallAt).metrics;
+  const check = async (q: Split, g: Split | undefined, expected: Record<string, number>, what: string) => {
+    const before = [q.data.slice(), g?.data.slice()];
+    const m = await evaluateRetrieval(q, g, { recallAt, nmi: false, center: true });
+    for (const [key, v] of Object.entries(expected)) assertClose(m[key], v, { atol: 1e-12, msg: `${what} ${key}` });
+    assertEquals([q.data, g?.data], before, `${what}: the caller's embeddings are left as they were`);
+    // The offset is what centring removes: without it the ranking is another one.
+    const plain = await evaluateRetrieval(q, g, { recallAt, nmi: false });
+    assert(Object.keys(expected).some((k) => plain[k] !== expected[k]), `${what}: the offset changes nothing`);
+  };
+  // One set: rows of mean zero, all moved by +8, as ReLU features share a positive offset.
+  const base = zeroMean(signSplit(rng, 120, 16, 6));
+  await check(shifted(base, 8), undefined, metricsOf(base, base, true), "one set");
+  // Query/gallery: the gallery's mean (8) is removed from the queries too, not the queries' own.
+  const gallery = zeroMean(signSplit(rng, 90, 16, 6));
+  const query = signSplit(rng, 40, 16, 6);
+  await check(shifted(query, 8), shifted(gallery, 8), metricsOf(query, gallery, false), "query/gallery");
+});
+
 Deno.test("one set: an exact duplicate is a neighbour, the item itself never is (removal by index)", async () => {
   for (const path of engines()) {
     const split: Split = {
@@ -620,6 +655,9 @@ Deno.test("eval command: every flag reaches the evaluation", async () => {
     ]);
     assertEquals(qg, await evaluateRetrieval(s, g, { recallAt: [1, 40], metric: "euclidean", nmi: false }));
     assertEquals(Object.keys(qg), ["recall@1", "recall@40", "precision@1", "r_precision", "map@r", "lone_queries"]);
+    const centred = await last([...one, "--k", "2,5", "--center"]);
+    assertEquals(centred, await evaluateRetrieval(s, undefined, { recallAt: [2, 5], center: true }));
+    assert(JSON.stringify(centred) !== JSON.stringify(await last([...one, "--k", "2,5"])), "--center changes nothing");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

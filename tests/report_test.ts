@@ -10,6 +10,10 @@ import { parseJsonl } from "../core/report/jsonl.ts";
 import { comparisonPage, sharedMetrics } from "../core/report/compare.ts";
 import { crc32, encodePng } from "../core/report/png.ts";
 import { nearest } from "../core/report/examples.ts";
+import { saveReportData } from "../core/report/collect.ts";
+import type { RetrievalExamples } from "../core/report/files.ts";
+import { centerBy, columnMean } from "../core/retrieval.ts";
+import type { Dataset } from "../core/types.ts";
 import { shrink } from "../core/report/thumbnail.ts";
 import { embeddingMap } from "../core/report/embedding_map.ts";
 import { evalCharts } from "../core/report/single.ts";
@@ -252,6 +256,38 @@ Deno.test("nearest neighbours match a brute-force sort, the query left out", () 
       assertEquals(got.map((x) => x.index), scored.slice(0, 8).map((x) => x.index), `seed ${SEED} ${metric} q ${q}`);
       assertClose(got.map((x) => x.score), scored.slice(0, 8).map((x) => x.score), { atol: 1e-9 });
     }
+  }
+});
+
+Deno.test("report examples with eval.center rank the neighbours the evaluator ranked", async () => {
+  const rng = new Rng(SEED);
+  const n = 40, dim = 5;
+  // A large shared offset, as ReLU features have: cosine from the origin sees mostly the offset.
+  const split = {
+    n,
+    dim,
+    data: Float32Array.from({ length: n * dim }, () => 4 + rng.normal()),
+    labels: Int32Array.from({ length: n }, () => rng.int(3)),
+  };
+  const vectors = { size: n, labels: split.labels, classes: 3, shape: [dim] } as unknown as Dataset;
+  const dir = await Deno.makeTempDir();
+  try {
+    const shown = async (center: boolean) => {
+      await saveReportData(dir, { train: vectors, test: vectors }, { query: split }, "cosine", center);
+      const ex = JSON.parse(await Deno.readTextFile(`${dir}/report/examples.json`)) as RetrievalExamples;
+      return ex.queries.map((q) => [q.item, q.neighbours.map((x) => x.item)] as const);
+    };
+    const centred = centerBy(split, columnMean(split));
+    const checked = async (center: boolean) => {
+      const rows = await shown(center), s = center ? centred : split;
+      for (const [q, items] of rows) {
+        assertEquals(items, nearest(s, q, s, 8, "cosine", q).map((x) => x.index), `seed ${SEED} query ${q}`);
+      }
+      return JSON.stringify(rows);
+    };
+    ok(await checked(true) !== await checked(false), `seed ${SEED}: centring changed no neighbour list`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
 

@@ -6,7 +6,7 @@
  *
  * ```sh
  * deno task eval --embeddings E.npy --labels L.npy [--gallery-embeddings G.npy --gallery-labels GL.npy] \
- *   [--metric cosine|euclidean] [--k 1,2,4,8] [--no-nmi] [--f1] [--backend cpu|wasm|webgpu|auto]
+ *   [--metric cosine|euclidean] [--center] [--k 1,2,4,8] [--no-nmi] [--f1] [--backend cpu|wasm|webgpu|auto]
  * ```
  */
 import { parseArgs } from "node:util";
@@ -22,7 +22,7 @@ import { blas } from "../blas.ts";
 /** Every flag, for the usage line. */
 export const EVAL_USAGE =
   "deno task eval --embeddings E.npy --labels L.npy [--gallery-embeddings G.npy --gallery-labels GL.npy] " +
-  "[--metric cosine|euclidean] [--k 1,2,4,8] [--no-nmi] [--f1] [--backend auto|cpu|wasm|webgpu] [--chunk ROWS] " +
+  "[--metric cosine|euclidean] [--center] [--k 1,2,4,8] [--no-nmi] [--f1] [--backend auto|cpu|wasm|webgpu] [--chunk ROWS] " +
   "[--engine auto|backend|native]";
 const USAGE = `usage: ${EVAL_USAGE}`;
 
@@ -37,6 +37,7 @@ export async function evalCommand(args: string[], registry?: Registry): Promise<
   const options: RetrievalOptions = {
     recallAt: flags.recallAt,
     metric: flags.metric,
+    center: flags.center,
     nmi: flags.nmi,
     f1: flags.f1,
     chunk: flags.chunk,
@@ -64,6 +65,7 @@ interface Flags {
   galleryEmbeddings?: string;
   galleryLabels?: string;
   metric: "cosine" | "euclidean";
+  center: boolean;
   recallAt: number[];
   nmi: boolean;
   f1: boolean;
@@ -84,6 +86,7 @@ function parse(args: string[]): Flags {
         "gallery-embeddings": { type: "string" },
         "gallery-labels": { type: "string" },
         metric: { type: "string", default: "cosine" },
+        center: { type: "boolean", default: false },
         k: { type: "string", default: "1,2,4,8" },
         "no-nmi": { type: "boolean", default: false },
         f1: { type: "boolean", default: false },
@@ -125,6 +128,7 @@ function parse(args: string[]): Flags {
     galleryEmbeddings: values["gallery-embeddings"],
     galleryLabels: values["gallery-labels"],
     metric,
+    center: values.center!,
     recallAt: recallAt.map(Number),
     nmi: !values["no-nmi"],
     f1: values.f1!,

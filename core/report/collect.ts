@@ -4,12 +4,13 @@
  * embedding map). See files.ts for the formats.
  *
  * ```ts
- * await saveReportData(runDir, data, { query: testEmbeddings }, "cosine");
+ * await saveReportData(runDir, data, { query: testEmbeddings }, "cosine", false);
  * ```
  */
 import type { DatasetSplits, Split } from "../types.ts";
 import { retrievalExamples } from "./examples.ts";
 import { embeddingMap } from "./embedding_map.ts";
+import { centerBy, columnMean } from "../retrieval.ts";
 
 /** The embeddings an evaluation computed: the test split, or query and gallery. */
 export interface EvalEmbeddings {
@@ -22,8 +23,14 @@ export async function saveReportData(
   data: DatasetSplits,
   seen: EvalEmbeddings,
   metric: "cosine" | "euclidean",
+  center = false,
 ): Promise<void> {
   const queryData = seen.gallery ? data.query! : data.test!;
+  // The examples and the map show the neighbours the evaluator ranked (eval.center: the reference set's mean removed).
+  if (center) {
+    const mean = columnMean(seen.gallery ?? seen.query);
+    seen = { query: centerBy(seen.query, mean), gallery: seen.gallery && centerBy(seen.gallery, mean) };
+  }
   await Deno.mkdir(`${dir}/report`, { recursive: true });
   const examples = await retrievalExamples({
     query: seen.query,

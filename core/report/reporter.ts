@@ -65,7 +65,7 @@ export class RunReporter {
       if (this.seen) {
         const { saveReportData } = await import("./collect.ts");
         const metric = this.recipe.eval.metric === "euclidean" ? "euclidean" : "cosine";
-        await saveReportData(this.dir, data, this.seen, metric);
+        await saveReportData(this.dir, data, this.seen, metric, this.recipe.eval.center === true);
       }
       const { writeRunReport } = await import("./write.ts");
       const { path } = await writeRunReport(this.dir);

@@ -20,6 +20,7 @@ export const plugin: Plugin = {
       options: {
         recallAt: nums([1, 2, 4, 8], { min: 1, integer: true, doc: "the K of each Recall@K" }),
         metric: str("cosine", ["cosine", "euclidean"], "cosine (on L2-normalised embeddings) or Euclidean distance"),
+        center: bool(false, "subtract the reference set's mean before the metric, as the raw-pixel baseline is"),
         nmi: bool(true, "k-means NMI on the query embeddings (clusters = classes)"),
         f1: bool(false, "pairwise F1 of the same k-means clustering"),
         k: int(0, {
