@@ -22,9 +22,13 @@ function recordingPlugin(seen: Split[]): Plugin {
       kind: "evaluator",
       name: "recording-retrieval",
       doc: "retrieval that records the sets it evaluates",
-      options: { recallAt: { type: "numbers", default: [1], doc: "K" } },
+      options: {
+        recallAt: { type: "numbers", default: [1], doc: "K" },
+        center: { type: "boolean", default: false, doc: "as retrieval's" },
+      },
       async create(o, ctx) {
-        const inner = await ctx.registry.create<Evaluator>("evaluator", "retrieval", { recallAt: o.recallAt }, ctx);
+        const options = { recallAt: o.recallAt, center: o.center };
+        const inner = await ctx.registry.create<Evaluator>("evaluator", "retrieval", options, ctx);
         return { evaluate: (q: Split, g?: Split) => (seen.push(q), inner.evaluate(q, g)) };
       },
     }],
