@@ -15,6 +15,7 @@ import losses from "../plugins/losses/mod.ts";
 import type { MarginLoss } from "../plugins/losses/margin.ts";
 import type { ProxyAnchorLoss } from "../plugins/losses/proxy_anchor.ts";
 import type { NormalizedSoftmaxLoss } from "../plugins/losses/normalized_softmax.ts";
+import type { MarginSoftmaxLoss } from "../plugins/losses/margin_softmax.ts";
 import { distanceWeights, gumbelNoise, sampleWithoutReplacement } from "../plugins/losses/distance_weighted.ts";
 import { assertClose, assertNoLeak, numericGrad, onBackend, randLabels, randn, testBackends } from "./util.ts";
 
@@ -287,6 +288,45 @@ function refSupCon(c: Case, o: Opts): number {
   });
   return avgNonZero(per);
 }
+
+/** log Σ exp over a non-empty list. */
+const logSumExp = (xs: number[]) => {
+  const top = Math.max(...xs);
+  return top + Math.log(sum(xs.map((v) => Math.exp(v - top))));
+};
+
+/** Circle loss; the weights α come from `at`'s similarities (default: c's), as they carry no gradient. */
+function refCircle(c: Case, o: Opts, at: Case = c): number {
+  const { s, pos, neg } = pairs(c, "cosine");
+  const s0 = pairs(at, "cosine").s;
+  const [m, gamma] = [o.m, o.gamma] as number[];
+  const per = s.map((row, i) => {
+    const P = row.flatMap((v, j) => (pos[i][j] ? [-gamma * relu(1 + m - s0[i][j]) * (v - (1 - m))] : []));
+    const N = row.flatMap((v, j) => (neg[i][j] ? [gamma * relu(s0[i][j] + m) * (v - m)] : []));
+    if (!P.length || !N.length) return 0;
+    const z = logSumExp(P) + logSumExp(N);
+    return z > 30 ? z : Math.log1p(Math.exp(z)); // softplus
+  });
+  return avgNonZero(per);
+}
+
+/** Softmax cross-entropy on scale × cosine to the class weights, the target's cosine through `target`. */
+function refMarginSoftmax(e: M, y: number[], w: M, target: (cos: number) => number, scale: number): number {
+  const per = e.map((x, i) => {
+    const logits = w.map((wc, k) => {
+      const cos = dot(unit(x), unit(wc));
+      return scale * (k === y[i] ? target(cos) : cos);
+    });
+    return logSumExp(logits) - logits[y[i]];
+  });
+  return sum(per) / per.length;
+}
+
+/** ArcFace's target logit for a margin of `degrees`, with the official code's continuation past π. */
+const arcTarget = (degrees: number) => {
+  const m = degrees * Math.PI / 180;
+  return (cos: number) => (cos > Math.cos(Math.PI - m) ? Math.cos(Math.acos(cos) + m) : cos - m * Math.sin(m));
+};
 
 // ---------- running the tfjs losses ----------
 
@@ -718,6 +758,66 @@ Deno.test("normalized softmax matches the float64 cross-entropy and its gradient
   assertClose(await weightGrad(loss, loss.weights, c), wantW, { atol: 1e-4, rtol: 2e-3 });
 });
 
+// ---------- circle ----------
+
+Deno.test("circle matches float64 loops (with and without a memory) and its gradient with α held fixed", async () => {
+  await checkAgainstReference("circle", {}, refCircle, 130);
+  await checkAgainstReference("circle", { m: 0.25, gamma: 256 }, refCircle, 131);
+  for (const [k, options] of [{ gamma: 16 }, { m: 0.1, gamma: 4 }].entries()) {
+    const loss = await create("circle", options);
+    const o = registry.resolve("loss", { use: "circle", ...options });
+    for (const c of cases(132 + k)) {
+      if (c.e.length > 9) continue;
+      const d = c.e[0].length;
+      const want = numericGrad((x) => refCircle({ ...c, e: unflatten(x, d) }, o, c), c.e.flat(), 1e-6);
+      assertClose(await assertNoLeak(() => lossGrad(loss, c), "gradient"), want, {
+        atol: 1e-4,
+        rtol: 2e-3,
+        msg: `circle ${JSON.stringify(options)} B=${c.e.length}`,
+      });
+    }
+  }
+});
+
+// ---------- arcface, cosface ----------
+
+Deno.test("arcface and cosface match the float64 cross-entropy and its gradients, and refuse a memory", async () => {
+  const targets = {
+    arcface: (o: Opts) => arcTarget(o.margin as number),
+    cosface: (o: Opts) => (cos: number) => cos - (o.margin as number),
+  };
+  for (const [name, target] of Object.entries(targets)) {
+    for (const [k, options] of [{}, { margin: name === "arcface" ? 10 : 0.1, scale: 8 }].entries()) {
+      const o = registry.resolve("loss", { use: name, ...options });
+      for (const c of cases(140 + k)) {
+        const classes = Math.max(...c.y) + 1;
+        const loss = await create(name, options, { classes, dim: c.e[0].length }) as MarginSoftmaxLoss;
+        const want = refMarginSoftmax(c.e, c.y, rows(loss.weights), target(o), o.scale as number);
+        assertClose(await lossValue(loss, { e: c.e, y: c.y }), want, { atol: 2e-5, rtol: 2e-4, msg: name });
+        if (c.ref) refusesMemory(loss, c);
+        loss.weights.dispose();
+      }
+    }
+    // Gradients for the embeddings and the weights, one anchor pointing away from its class (θ ≈ π).
+    const options = { scale: 8 };
+    const o = registry.resolve("loss", { use: name, ...options });
+    const c = makeCase(new Rng(145), 9, 3, false);
+    const loss = await create(name, options, { classes: Math.max(...c.y) + 1, dim: 3 }) as MarginSoftmaxLoss;
+    const w = rows(loss.weights);
+    c.e[0] = w[c.y[0]].map((v, t) => -v + 0.01 * t);
+    const ref = (e: M, weights: M) => refMarginSoftmax(e, c.y, weights, target(o), o.scale as number);
+    assertClose(await lossValue(loss, c), ref(c.e, w), { atol: 2e-5, rtol: 2e-4, msg: `${name} θ ≈ π` });
+    const wantE = numericGrad((x) => ref(unflatten(x, 3), w), c.e.flat(), 1e-6);
+    assertClose(await lossGrad(loss, c), wantE, { atol: 1e-4, rtol: 2e-3, msg: `${name} gradient` });
+    const wantW = numericGrad((x) => ref(c.e, unflatten(x, 3)), w.flat(), 1e-6);
+    assertClose(await weightGrad(loss, loss.weights, c), wantW, { atol: 1e-4, rtol: 2e-3, msg: `${name} weights` });
+    loss.weights.dispose();
+  }
+  // Past θ = π − m the ArcFace logit keeps falling (cos(θ + m) would rise again).
+  const arc = arcTarget(28.6);
+  assert.ok(arc(-0.95) > arc(-0.99) && arc(-0.99) > arc(-1), "the continuation is decreasing in θ");
+});
+
 // ---------- supcon ----------
 
 Deno.test("supcon matches float64 loops, with and without the pair-margin miner", async () => {
@@ -742,6 +842,7 @@ const PAIR_LOSSES: [string, Opts, (c: Case, o: Opts) => number][] = [
   ["margin", {}, (c, o) => refMarginAll(c, o, [1.2])],
   ["binomial-deviance", {}, refBinomialDeviance],
   ["supcon", { miner: true }, refSupCon],
+  ["circle", {}, refCircle],
 ];
 
 Deno.test("pair losses are finite and match the references when rows have no positives or no negatives", async () => {
@@ -784,6 +885,9 @@ Deno.test("every loss agrees on cpu and webgpu, value and gradient", async () =>
     ["proxy-anchor", {}, { classes: 8, dim: 4 }, plain],
     ["normalized-softmax", {}, { classes: 8, dim: 4 }, plain],
     ["supcon", { miner: true }, {}, c],
+    ["circle", {}, {}, c],
+    ["arcface", {}, { classes: 8, dim: 4 }, plain],
+    ["cosface", {}, { classes: 8, dim: 4 }, plain],
   ];
   for (const [name, options, ctx, data] of all) {
     const loss = await create(name, options, ctx);
@@ -820,6 +924,11 @@ Deno.test("bad options are rejected with a DmlError naming the recipe path", asy
     ["proxy-anchor", {}, { classes: 8 }, /^loss: proxy-anchor needs the embedding dim/],
     ["normalized-softmax", { temperature: 0 }, { classes: 3, dim: 2 }, /^loss\.temperature: /],
     ["supcon", { miner: "yes" }, {}, /^loss\.miner: expected true or false/],
+    ["circle", { gamma: 0 }, {}, /^loss\.gamma: /],
+    ["circle", { m: 1.5 }, {}, /^loss\.m: /],
+    ["arcface", { margin: 100 }, { classes: 3, dim: 2 }, /^loss\.margin: /],
+    ["arcface", {}, { dim: 2 }, /^loss: arcface needs the number of training classes/],
+    ["cosface", { scale: -1 }, { classes: 3, dim: 2 }, /^loss\.scale: /],
   ];
   for (const [name, options, ctx, pattern] of bad) {
     await assert.rejects(create(name, options, ctx), (e: Error) => {

@@ -11,8 +11,10 @@
  */
 import type { Plugin } from "../../core/types.ts";
 import { binomialDeviance } from "./binomial_deviance.ts";
+import { circle } from "./circle.ts";
 import { contrastive } from "./contrastive.ts";
 import { margin } from "./margin.ts";
+import { arcface, cosface } from "./margin_softmax.ts";
 import { multiSimilarity } from "./multi_similarity.ts";
 import { normalizedSoftmax } from "./normalized_softmax.ts";
 import { proxyAnchor } from "./proxy_anchor.ts";
@@ -31,6 +33,9 @@ export const plugin: Plugin = {
     proxyAnchor,
     normalizedSoftmax,
     supcon,
+    circle,
+    arcface,
+    cosface,
   ],
 };
 

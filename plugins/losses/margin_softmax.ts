@@ -1,0 +1,122 @@
+/**
+ * Additive-margin softmax losses: cross-entropy over the scaled cosines of an embedding to one
+ * trainable weight vector per class, the target class's cosine made smaller by a margin.
+ *
+ * - `cosface` (Wang et al., CVPR 2018; PML CosFaceLoss): target logit s · (cos θ − m).
+ * - `arcface` (Deng et al., CVPR 2019; PML ArcFaceLoss): target logit s · cos(θ + m), the margin an
+ *   angle in degrees as PML takes it (28.6° = the paper's 0.5 rad). Where θ + m would pass π,
+ *   cos(θ + m) turns back up and would reward a worse angle; there the official code continues
+ *   with cos θ − m sin m, which keeps the logit falling, and so does this (PML does not).
+ *
+ * L = mean over the B anchors (PML MeanReducer). Weights start N(0, 1) as PML's. Labels must lie
+ * in 0..classes−1. No memory.
+ *
+ * ```ts
+ * const loss = await registry.create<Loss>("loss", "arcface", { margin: 28.6, scale: 64 }, { dim: 512, classes: 100 });
+ * ```
+ */
+import { tf } from "../../core/tf.ts";
+import type { Scalar, Tensor1D, Tensor2D, Variable } from "@tensorflow/tfjs-core";
+import { pairwise } from "../../core/pairs.ts";
+import { DmlError } from "../../core/errors.ts";
+import { num } from "../../core/options.ts";
+import type { Rng } from "../../core/rng.ts";
+import type { ComponentDef, Loss, Options, Reference } from "../../core/types.ts";
+import { classesAndDim, classWeights } from "./class_weights.ts";
+import { noGrad } from "./no_grad.ts";
+
+/** How the target class's cosine becomes its logit (before the scale). */
+export type TargetMargin = (cos: Tensor1D) => Tensor1D;
+
+/** cos θ − m. */
+export const cosineMargin = (m: number): TargetMargin => (cos) => tf.sub(cos, m);
+
+/** cos(θ + m) while θ + m ≤ π, else cos θ − m sin m (the official ArcFace code's continuation). */
+export function angularMargin(m: number): TargetMargin {
+  const threshold = Math.cos(Math.PI - m); // cos θ at θ = π − m
+  return (cos) => {
+    // acos has an infinite slope at ±1: keep the argument a hair inside.
+    const theta = tf.acos(tf.clipByValue(cos, -1 + 1e-6, 1 - 1e-6));
+    const arc = tf.cos(tf.add(theta, m));
+    const onArc = noGrad([cos], (c) => tf.greater(c, threshold));
+    return tf.where(onArc, arc, tf.sub(cos, m * Math.sin(m))) as Tensor1D;
+  };
+}
+
+/** The loss; recipes and code build it through the registry (`arcface` or `cosface`). */
+export class MarginSoftmaxLoss implements Loss {
+  readonly usesReference = false;
+  /** [classes, dim] */
+  readonly weights: Variable;
+
+  constructor(
+    readonly name: string,
+    readonly target: TargetMargin,
+    readonly scale: number,
+    classes: number,
+    dim: number,
+    rng: Rng,
+    readonly path = "loss",
+  ) {
+    this.weights = classWeights(classes, dim, 1, rng);
+  }
+
+  get trainableWeights(): Variable[] {
+    return [this.weights];
+  }
+
+  compute(e: Tensor2D, y: Tensor1D, ref?: Reference): Scalar {
+    if (ref) throw new DmlError(`${this.path}: ${this.name} compares with its class weights and takes no memory`);
+    return tf.tidy(() => {
+      const cos = pairwise(e, this.weights as Tensor2D, "cosine");
+      const oneHot = tf.cast(tf.oneHot(y, this.weights.shape[0]), "float32");
+      const targetCos = tf.sum(tf.mul(cos, oneHot), 1) as Tensor1D;
+      const shift = tf.sub(this.target(targetCos), targetCos);
+      const logits = tf.mul(tf.add(cos, tf.mul(oneHot, tf.reshape(shift, [-1, 1]))), this.scale);
+      const targetLogit = tf.sum(tf.mul(logits, oneHot), 1);
+      return tf.mean(tf.sub(tf.logSumExp(logits, 1), targetLogit)) as Scalar;
+    });
+  }
+}
+
+const scale = num(64, { gt: 0, max: 1024, doc: "scale s of the logits" });
+
+/** `loss: { use: arcface, margin: 28.6, scale: 64 }` */
+export const arcface: ComponentDef<Loss> = {
+  kind: "loss",
+  name: "arcface",
+  doc: "ArcFace (Deng et al. 2019): softmax on s · cos(θ + m) for the target class; no memory",
+  options: {
+    margin: num(28.6, { min: 0, max: 90, doc: "angular margin m in degrees (28.6° ≈ 0.5 rad)" }),
+    scale,
+  },
+  create(o: Options, ctx) {
+    const { classes, dim } = classesAndDim(ctx, "arcface");
+    const m = (o.margin as number) * Math.PI / 180;
+    return new MarginSoftmaxLoss(
+      "arcface",
+      angularMargin(m),
+      o.scale as number,
+      classes,
+      dim,
+      ctx.rng.fork(),
+      ctx.path,
+    );
+  },
+};
+
+/** `loss: { use: cosface, margin: 0.35, scale: 64 }` */
+export const cosface: ComponentDef<Loss> = {
+  kind: "loss",
+  name: "cosface",
+  doc: "CosFace (Wang et al. 2018): softmax on s · (cos θ − m) for the target class; no memory",
+  options: {
+    margin: num(0.35, { min: 0, max: 2, doc: "cosine margin m" }),
+    scale,
+  },
+  create(o: Options, ctx) {
+    const { classes, dim } = classesAndDim(ctx, "cosface");
+    const m = o.margin as number;
+    return new MarginSoftmaxLoss("cosface", cosineMargin(m), o.scale as number, classes, dim, ctx.rng.fork(), ctx.path);
+  },
+};
