@@ -14,7 +14,6 @@ import type { CreateContext, Loss, Reference, State } from "../core/types.ts";
 import losses from "../plugins/losses/mod.ts";
 import type { MarginLoss } from "../plugins/losses/margin.ts";
 import type { ProxyAnchorLoss } from "../plugins/losses/proxy_anchor.ts";
-import type { NormalizedSoftmaxLoss } from "../plugins/losses/normalized_softmax.ts";
 import type { MarginSoftmaxLoss } from "../plugins/losses/margin_softmax.ts";
 import { distanceWeights, gumbelNoise, sampleWithoutReplacement } from "../plugins/losses/distance_weighted.ts";
 import { assertClose, assertNoLeak, numericGrad, onBackend, randLabels, randn, testBackends } from "./util.ts";
@@ -732,7 +731,7 @@ Deno.test("normalized softmax matches the float64 cross-entropy and its gradient
     for (const c of cases(90 + k)) {
       const classes = Math.max(...c.y) + 1;
       const loss = await create("normalized-softmax", { temperature }, { classes, dim: c.e[0].length });
-      const w = (loss as NormalizedSoftmaxLoss).weights;
+      const w = (loss as MarginSoftmaxLoss).weights;
       const want = refNormalizedSoftmax(c.e, c.y, await w.array() as M, temperature);
       assertClose(await lossValue(loss, { e: c.e, y: c.y }), want, { atol: 2e-5, rtol: 2e-4 });
       if (c.ref) refusesMemory(loss, c);
@@ -743,7 +742,7 @@ Deno.test("normalized softmax matches the float64 cross-entropy and its gradient
   const loss = await create("normalized-softmax", { temperature: 0.5 }, {
     classes: 5,
     dim: 3,
-  }) as NormalizedSoftmaxLoss;
+  }) as MarginSoftmaxLoss;
   const want = numericGrad(
     (x) => refNormalizedSoftmax(unflatten(x, 3), c.y, rows(loss.weights), 0.5),
     c.e.flat(),

@@ -9,7 +9,7 @@
  *   with cos θ − m sin m, which keeps the logit falling, and so does this (PML does not).
  *
  * L = mean over the B anchors (PML MeanReducer). Weights start N(0, 1) as PML's. Labels must lie
- * in 0..classes−1. No memory.
+ * in 0..classes−1. No memory. With no margin and s = 1 / T it is `normalized-softmax`.
  *
  * ```ts
  * const loss = await registry.create<Loss>("loss", "arcface", { margin: 28.6, scale: 64 }, { dim: 512, classes: 100 });
@@ -19,7 +19,7 @@ import { tf } from "../../core/tf.ts";
 import type { Scalar, Tensor1D, Tensor2D, Variable } from "@tensorflow/tfjs-core";
 import { pairwise } from "../../core/pairs.ts";
 import { DmlError } from "../../core/errors.ts";
-import { num } from "../../core/options.ts";
+import { num, type OptionSpec } from "../../core/options.ts";
 import type { Rng } from "../../core/rng.ts";
 import type { ComponentDef, Loss, Options, Reference } from "../../core/types.ts";
 import { classesAndDim, classWeights } from "./class_weights.ts";
@@ -27,6 +27,9 @@ import { noGrad } from "./no_grad.ts";
 
 /** How the target class's cosine becomes its logit (before the scale). */
 export type TargetMargin = (cos: Tensor1D) => Tensor1D;
+
+/** cos θ itself (normalized softmax). */
+export const noMargin: TargetMargin = (cos) => cos;
 
 /** cos θ − m. */
 export const cosineMargin = (m: number): TargetMargin => (cos) => tf.sub(cos, m);
@@ -71,52 +74,47 @@ export class MarginSoftmaxLoss implements Loss {
       const cos = pairwise(e, this.weights as Tensor2D, "cosine");
       const oneHot = tf.cast(tf.oneHot(y, this.weights.shape[0]), "float32");
       const targetCos = tf.sum(tf.mul(cos, oneHot), 1) as Tensor1D;
-      const shift = tf.sub(this.target(targetCos), targetCos);
-      const logits = tf.mul(tf.add(cos, tf.mul(oneHot, tf.reshape(shift, [-1, 1]))), this.scale);
+      // Only the target class's logit moves: by target(cos) − cos.
+      const shift = tf.reshape(tf.sub(this.target(targetCos), targetCos), [-1, 1]);
+      const logits = tf.mul(tf.add(cos, tf.mul(oneHot, shift)), this.scale);
       const targetLogit = tf.sum(tf.mul(logits, oneHot), 1);
       return tf.mean(tf.sub(tf.logSumExp(logits, 1), targetLogit)) as Scalar;
     });
   }
 }
 
-const scale = num(64, { gt: 0, max: 1024, doc: "scale s of the logits" });
+/** A registry entry: its own margin option, turned into the target logit by `target`. */
+function marginSoftmax(
+  name: string,
+  doc: string,
+  margin: OptionSpec,
+  target: (margin: number) => TargetMargin,
+): ComponentDef<Loss> {
+  return {
+    kind: "loss",
+    name,
+    doc,
+    options: { margin, scale: num(64, { gt: 0, max: 1024, doc: "scale s of the logits" }) },
+    create(o: Options, ctx) {
+      const { classes, dim } = classesAndDim(ctx, name);
+      const t = target(o.margin as number);
+      return new MarginSoftmaxLoss(name, t, o.scale as number, classes, dim, ctx.rng.fork(), ctx.path);
+    },
+  };
+}
 
 /** `loss: { use: arcface, margin: 28.6, scale: 64 }` */
-export const arcface: ComponentDef<Loss> = {
-  kind: "loss",
-  name: "arcface",
-  doc: "ArcFace (Deng et al. 2019): softmax on s · cos(θ + m) for the target class; no memory",
-  options: {
-    margin: num(28.6, { min: 0, max: 90, doc: "angular margin m in degrees (28.6° ≈ 0.5 rad)" }),
-    scale,
-  },
-  create(o: Options, ctx) {
-    const { classes, dim } = classesAndDim(ctx, "arcface");
-    const m = (o.margin as number) * Math.PI / 180;
-    return new MarginSoftmaxLoss(
-      "arcface",
-      angularMargin(m),
-      o.scale as number,
-      classes,
-      dim,
-      ctx.rng.fork(),
-      ctx.path,
-    );
-  },
-};
+export const arcface = marginSoftmax(
+  "arcface",
+  "ArcFace (Deng et al. 2019): softmax on s · cos(θ + m) for the target class; no memory",
+  num(28.6, { min: 0, max: 90, doc: "angular margin m in degrees (28.6° ≈ 0.5 rad)" }),
+  (degrees) => angularMargin(degrees * Math.PI / 180),
+);
 
 /** `loss: { use: cosface, margin: 0.35, scale: 64 }` */
-export const cosface: ComponentDef<Loss> = {
-  kind: "loss",
-  name: "cosface",
-  doc: "CosFace (Wang et al. 2018): softmax on s · (cos θ − m) for the target class; no memory",
-  options: {
-    margin: num(0.35, { min: 0, max: 2, doc: "cosine margin m" }),
-    scale,
-  },
-  create(o: Options, ctx) {
-    const { classes, dim } = classesAndDim(ctx, "cosface");
-    const m = o.margin as number;
-    return new MarginSoftmaxLoss("cosface", cosineMargin(m), o.scale as number, classes, dim, ctx.rng.fork(), ctx.path);
-  },
-};
+export const cosface = marginSoftmax(
+  "cosface",
+  "CosFace (Wang et al. 2018): softmax on s · (cos θ − m) for the target class; no memory",
+  num(0.35, { min: 0, max: 2, doc: "cosine margin m" }),
+  cosineMargin,
+);
