@@ -49,6 +49,12 @@ export interface RetrievalOptions {
    * the metric, as the raw-pixel baseline is. Default false.
    */
   center?: boolean;
+  /**
+   * How per-query values become one number: `queries` (default) weighs every non-lone query the
+   * same; `classes` averages within each query class first, then over the classes (PML's
+   * `avg_of_avgs`), so a large class does not outweigh the small ones.
+   */
+  average?: "queries" | "classes";
 }
 
 /** Checks a split is usable: non-empty, consistent lengths, finite values. `name` prefixes errors. */
@@ -150,6 +156,7 @@ export async function neighbourStage(
     relevant,
     recallAt,
     result.firstRelevantRank,
+    o.average ?? "queries",
   );
   return { metrics, lone, knn: result };
 }
@@ -183,8 +190,9 @@ export function relevantCounts(queryLabels: Int32Array, refLabels: Int32Array, s
 
 /**
  * The kNN metrics from ranked neighbours ([nq, k] reference indices, nearest first), averaged over
- * the non-lone queries (R_i > 0). R-Precision and MAP@R are exact when k >= max R_i. Recall@K
- * uses `firstRelevantRank` (1-based, 0 for none) when given, else the first hit in the list.
+ * the non-lone queries (R_i > 0), or per query class and then over the classes (`average:
+ * "classes"`). R-Precision and MAP@R are exact when k >= max R_i. Recall@K uses
+ * `firstRelevantRank` (1-based, 0 for none) when given, else the first hit in the list.
  */
 export function neighbourMetrics(
   indices: Int32Array,
@@ -194,13 +202,14 @@ export function neighbourMetrics(
   relevant: Int32Array,
   recallAt: number[],
   firstRelevantRank?: Int32Array,
+  average: "queries" | "classes" = "queries",
 ): Record<string, number> {
-  const hitsAt = new Float64Array(recallAt.length);
-  let p1 = 0, rp = 0, mapR = 0, counted = 0;
+  const names = [...recallAt.map((K) => `recall@${K}`), "precision@1", "r_precision", "map@r"];
+  // Per group (one group, or one per query class): the sum of each metric and the query count.
+  const groups = new Map<number, { sums: Float64Array; count: number }>();
   for (let i = 0; i < queryLabels.length; i++) {
     const R = relevant[i];
     if (R <= 0) continue;
-    counted++;
     const y = queryLabels[i];
     let firstHit = Infinity, hits = 0, precisionSum = 0;
     const depth = Math.min(R, k);
@@ -213,18 +222,21 @@ export function neighbourMetrics(
       } else break;
     }
     if (firstRelevantRank) firstHit = firstRelevantRank[i] > 0 ? firstRelevantRank[i] : Infinity;
-    recallAt.forEach((K, t) => {
-      if (firstHit <= K) hitsAt[t]++;
-    });
-    if (firstHit === 1) p1++;
-    rp += hits / R;
-    mapR += precisionSum / R;
+    const key = average === "classes" ? y : 0;
+    let g = groups.get(key);
+    if (!g) groups.set(key, g = { sums: new Float64Array(names.length), count: 0 });
+    g.count++;
+    recallAt.forEach((K, t) => g.sums[t] += firstHit <= K ? 1 : 0);
+    g.sums[recallAt.length] += firstHit === 1 ? 1 : 0;
+    g.sums[recallAt.length + 1] += hits / R;
+    g.sums[recallAt.length + 2] += precisionSum / R;
   }
   const out: Record<string, number> = {};
-  recallAt.forEach((K, t) => out[`recall@${K}`] = hitsAt[t] / counted);
-  out["precision@1"] = p1 / counted;
-  out.r_precision = rp / counted;
-  out["map@r"] = mapR / counted;
+  names.forEach((name, t) => {
+    let total = 0;
+    for (const g of groups.values()) total += g.sums[t] / g.count;
+    out[name] = total / groups.size;
+  });
   return out;
 }
 

@@ -44,8 +44,29 @@ function refRanking(q: Split, g: Split, metric: Metric, oneSet: boolean): number
   });
 }
 
-/** The PML formulas of metrics.md §5.2, straight from the full ranking. */
-function refMetrics(rank: number[][], q: Split, g: Split, oneSet: boolean, recallAt: number[]) {
+/**
+ * The PML formulas of metrics.md §5.2, straight from the full ranking; with `byClass`, averaged
+ * within each query class and then over the classes (PML's avg_of_avgs).
+ */
+function refMetrics(
+  rank: number[][],
+  q: Split,
+  g: Split,
+  oneSet: boolean,
+  recallAt: number[],
+  byClass = false,
+): { metrics: Record<string, number>; lone: number } {
+  if (byClass) {
+    const classes = [...new Set(q.labels)];
+    const per = classes.map((c) => {
+      const rows = Array.from(q.labels.keys()).filter((i) => q.labels[i] === c);
+      const sub: Split = { ...q, n: rows.length, labels: Int32Array.from(rows, (i) => q.labels[i]) };
+      return refMetrics(rows.map((i) => rank[i]), sub, g, oneSet, recallAt).metrics;
+    }).filter((m) => Object.keys(m).length > 0); // classes whose queries are all lone
+    const out: Record<string, number> = {};
+    for (const key of Object.keys(per[0])) out[key] = per.reduce((s, m) => s + m[key], 0) / per.length;
+    return { metrics: out, lone: refMetrics(rank, q, g, oneSet, recallAt).lone };
+  }
   const sums: Record<string, number> = {};
   let counted = 0, lone = 0;
   for (let i = 0; i < q.n; i++) {
@@ -359,6 +380,34 @@ Deno.test("center: the reference set's mean is removed before the metric (one se
   await check(shifted(query, 8), shifted(gallery, 8), metricsOf(query, gallery, false), "query/gallery");
 });
 
+Deno.test("average: classes weighs each query class the same (PML avg_of_avgs), one set and query/gallery", async () => {
+  const rng = new Rng(25);
+  const recallAt = [1, 2, 4, 8];
+  // Imbalanced classes (class 0 has most of the items), a lone query, ties from ±2^s entries.
+  const skew = (s: Split) => {
+    s.labels = s.labels.map((l) => (rng.uniform() < 0.5 ? 0 : l));
+    return s;
+  };
+  const one = skew(signSplit(rng, 90, 16, 6));
+  one.labels[7] = 77;
+  const gallery = skew(signSplit(rng, 80, 16, 6)), query = skew(signSplit(rng, 30, 16, 7));
+  for (const [q, g] of [[one, undefined], [query, gallery]] as const) {
+    const ref = g ?? q, oneSet = g === undefined;
+    const rank = refRanking(q, ref, "cosine", oneSet);
+    const expected = refMetrics(rank, q, ref, oneSet, recallAt, true);
+    for (const path of engines()) {
+      const m = await evaluateRetrieval(q, g, { recallAt, nmi: false, average: "classes", ...path });
+      for (const [key, v] of Object.entries(expected.metrics)) {
+        assertClose(m[key], v, { atol: 1e-12, msg: `${oneSet ? "one set" : "query/gallery"} ${nameOf(path)} ${key}` });
+      }
+      assertEquals(m.lone_queries, expected.lone);
+    }
+    // The two averages differ on these skewed classes: the option is not ignored.
+    const plain = refMetrics(rank, q, ref, oneSet, recallAt).metrics;
+    assert(Object.keys(plain).some((k) => Math.abs(plain[k] - expected.metrics[k]) > 1e-6), "same averages");
+  }
+});
+
 Deno.test("one set: an exact duplicate is a neighbour, the item itself never is (removal by index)", async () => {
   for (const path of engines()) {
     const split: Split = {
@@ -655,6 +704,9 @@ Deno.test("eval command: every flag reaches the evaluation", async () => {
     ]);
     assertEquals(qg, await evaluateRetrieval(s, g, { recallAt: [1, 40], metric: "euclidean", nmi: false }));
     assertEquals(Object.keys(qg), ["recall@1", "recall@40", "precision@1", "r_precision", "map@r", "lone_queries"]);
+    const byClass = await last([...one, "--k", "2,5", "--average", "classes"]);
+    assertEquals(byClass, await evaluateRetrieval(s, undefined, { recallAt: [2, 5], average: "classes" }));
+    assert(JSON.stringify(byClass) !== JSON.stringify(await last([...one, "--k", "2,5"])), "--average changes nothing");
     const centred = await last([...one, "--k", "2,5", "--center"]);
     assertEquals(centred, await evaluateRetrieval(s, undefined, { recallAt: [2, 5], center: true }));
     assert(JSON.stringify(centred) !== JSON.stringify(await last([...one, "--k", "2,5"])), "--center changes nothing");
@@ -707,6 +759,7 @@ Deno.test("eval command: bad files and flags are one-line DmlErrors with nothing
       [["--embeddings", `${dir}/junk.npy`, "--labels", `${dir}/l.npy`], /not a readable \.npy file/],
       [["--embeddings", `${dir}/missing.npy`, "--labels", `${dir}/l.npy`], /no such file/],
       [["--embeddings", `${dir}/e.npy`, "--labels", `${dir}/l.npy`, "--metric", "l1"], /--metric/],
+      [["--embeddings", `${dir}/e.npy`, "--labels", `${dir}/l.npy`, "--average", "labels"], /--average must be/],
       [["--embeddings", `${dir}/e.npy`, "--labels", `${dir}/l.npy`, "--k", "0"], /--k/],
       [
         ["--embeddings", `${dir}/e.npy`, "--labels", `${dir}/l.npy`, "--gallery-embeddings", `${dir}/e.npy`],

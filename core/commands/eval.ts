@@ -6,7 +6,7 @@
  *
  * ```sh
  * deno task eval --embeddings E.npy --labels L.npy [--gallery-embeddings G.npy --gallery-labels GL.npy] \
- *   [--metric cosine|euclidean] [--center] [--k 1,2,4,8] [--no-nmi] [--f1] [--backend cpu|wasm|webgpu|auto]
+ *   [--metric cosine|euclidean] [--center] [--average queries|classes] [--k 1,2,4,8] [--no-nmi] [--f1] [--backend cpu|wasm|webgpu|auto]
  * ```
  */
 import { parseArgs } from "node:util";
@@ -22,8 +22,8 @@ import { blas } from "../blas.ts";
 /** Every flag, for the usage line. */
 export const EVAL_USAGE =
   "deno task eval --embeddings E.npy --labels L.npy [--gallery-embeddings G.npy --gallery-labels GL.npy] " +
-  "[--metric cosine|euclidean] [--center] [--k 1,2,4,8] [--no-nmi] [--f1] [--backend auto|cpu|wasm|webgpu] [--chunk ROWS] " +
-  "[--engine auto|backend|native]";
+  "[--metric cosine|euclidean] [--center] [--average queries|classes] [--k 1,2,4,8] [--no-nmi] [--f1] " +
+  "[--backend auto|cpu|wasm|webgpu] [--chunk ROWS] [--engine auto|backend|native]";
 const USAGE = `usage: ${EVAL_USAGE}`;
 
 /** Runs the eval command on its arguments (after `eval`). Uses the registry's `retrieval` evaluator when given. */
@@ -38,6 +38,7 @@ export async function evalCommand(args: string[], registry?: Registry): Promise<
     recallAt: flags.recallAt,
     metric: flags.metric,
     center: flags.center,
+    average: flags.average,
     nmi: flags.nmi,
     f1: flags.f1,
     chunk: flags.chunk,
@@ -66,6 +67,7 @@ interface Flags {
   galleryLabels?: string;
   metric: "cosine" | "euclidean";
   center: boolean;
+  average: "queries" | "classes";
   recallAt: number[];
   nmi: boolean;
   f1: boolean;
@@ -87,6 +89,7 @@ function parse(args: string[]): Flags {
         "gallery-labels": { type: "string" },
         metric: { type: "string", default: "cosine" },
         center: { type: "boolean", default: false },
+        average: { type: "string", default: "queries" },
         k: { type: "string", default: "1,2,4,8" },
         "no-nmi": { type: "boolean", default: false },
         f1: { type: "boolean", default: false },
@@ -107,6 +110,10 @@ function parse(args: string[]): Flags {
   const metric = values.metric!;
   if (metric !== "cosine" && metric !== "euclidean") {
     throw new DmlError(`eval: --metric must be cosine or euclidean, got '${metric}'`);
+  }
+  const average = values.average!;
+  if (average !== "queries" && average !== "classes") {
+    throw new DmlError(`eval: --average must be queries or classes, got '${average}'`);
   }
   const recallAt = values.k!.split(",").map((s) => s.trim());
   if (recallAt.some((s) => !/^[1-9][0-9]*$/.test(s))) {
@@ -129,6 +136,7 @@ function parse(args: string[]): Flags {
     galleryLabels: values["gallery-labels"],
     metric,
     center: values.center!,
+    average,
     recallAt: recallAt.map(Number),
     nmi: !values["no-nmi"],
     f1: values.f1!,

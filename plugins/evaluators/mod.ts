@@ -21,6 +21,11 @@ export const plugin: Plugin = {
         recallAt: nums([1, 2, 4, 8], { min: 1, integer: true, doc: "the K of each Recall@K" }),
         metric: str("cosine", ["cosine", "euclidean"], "cosine (on L2-normalised embeddings) or Euclidean distance"),
         center: bool(false, "subtract the reference set's mean before the metric, as the raw-pixel baseline is"),
+        average: str(
+          "queries",
+          ["queries", "classes"],
+          "queries: every non-lone query weighs the same; classes: average per query class first (PML avg_of_avgs)",
+        ),
         nmi: bool(true, "k-means NMI on the query embeddings (clusters = classes)"),
         f1: bool(false, "pairwise F1 of the same k-means clustering"),
         k: int(0, {
