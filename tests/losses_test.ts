@@ -321,6 +321,15 @@ function refMarginSoftmax(e: M, y: number[], w: M, target: (cos: number) => numb
   return sum(per) / per.length;
 }
 
+/** ProxyNCA from its definition: NCA on −s‖x̂ − p̂‖², the positive proxy in the denominator or not. */
+function refProxyNca(e: M, y: number[], proxies: M, scale: number, all: boolean): number {
+  const per = e.map((x, i) => {
+    const logits = proxies.map((p) => -scale * sqDist(unit(x), unit(p)));
+    return -logits[y[i]] + logSumExp(logits.filter((_, c) => all || c !== y[i]));
+  });
+  return sum(per) / per.length;
+}
+
 /** ArcFace's target logit for a margin of `degrees`, with the official code's continuation past π. */
 const arcTarget = (degrees: number) => {
   const m = degrees * Math.PI / 180;
@@ -817,6 +826,34 @@ Deno.test("arcface and cosface match the float64 cross-entropy and its gradients
   assert.ok(arc(-0.95) > arc(-0.99) && arc(-0.99) > arc(-1), "the continuation is decreasing in θ");
 });
 
+Deno.test("proxy-nca matches its squared-distance definition and gradients (both denominators), refuses a memory", async () => {
+  for (const [k, options] of [{}, { scale: 1, denominator: "all" }, { scale: 3, denominator: "all" }].entries()) {
+    const o = registry.resolve("loss", { use: "proxy-nca", ...options });
+    const all = o.denominator === "all";
+    for (const c of cases(150 + k)) {
+      const classes = Math.max(...c.y) + 1;
+      const loss = await create("proxy-nca", options, { classes, dim: c.e[0].length }) as MarginSoftmaxLoss;
+      const want = refProxyNca(c.e, c.y, rows(loss.weights), o.scale as number, all);
+      assertClose(await lossValue(loss, { e: c.e, y: c.y }), want, { atol: 2e-5, rtol: 2e-4, msg: `proxy-nca ${k}` });
+      if (c.ref) refusesMemory(loss, c);
+      loss.weights.dispose();
+    }
+    const c = makeCase(new Rng(155 + k), 9, 3, false);
+    const loss = await create("proxy-nca", options, { classes: Math.max(...c.y) + 1, dim: 3 }) as MarginSoftmaxLoss;
+    const w = rows(loss.weights);
+    const ref = (e: M, p: M) => refProxyNca(e, c.y, p, o.scale as number, all);
+    const wantE = numericGrad((x) => ref(unflatten(x, 3), w), c.e.flat(), 1e-6);
+    assertClose(await lossGrad(loss, c), wantE, { atol: 1e-4, rtol: 2e-3, msg: `proxy-nca ${k} gradient` });
+    const wantP = numericGrad((x) => ref(c.e, unflatten(x, 3)), w.flat(), 1e-6);
+    assertClose(await weightGrad(loss, loss.weights, c), wantP, {
+      atol: 1e-4,
+      rtol: 2e-3,
+      msg: `proxy-nca ${k} proxies`,
+    });
+    loss.weights.dispose();
+  }
+});
+
 // ---------- supcon ----------
 
 Deno.test("supcon matches float64 loops, with and without the pair-margin miner", async () => {
@@ -887,6 +924,7 @@ Deno.test("every loss agrees on cpu and webgpu, value and gradient", async () =>
     ["circle", {}, {}, c],
     ["arcface", {}, { classes: 8, dim: 4 }, plain],
     ["cosface", {}, { classes: 8, dim: 4 }, plain],
+    ["proxy-nca", {}, { classes: 8, dim: 4 }, plain],
   ];
   for (const [name, options, ctx, data] of all) {
     const loss = await create(name, options, ctx);
@@ -928,6 +966,7 @@ Deno.test("bad options are rejected with a DmlError naming the recipe path", asy
     ["arcface", { margin: 100 }, { classes: 3, dim: 2 }, /^loss\.margin: /],
     ["arcface", {}, { dim: 2 }, /^loss: arcface needs the number of training classes/],
     ["cosface", { scale: -1 }, { classes: 3, dim: 2 }, /^loss\.scale: /],
+    ["proxy-nca", { denominator: "positives" }, { classes: 3, dim: 2 }, /^loss\.denominator: /],
   ];
   for (const [name, options, ctx, pattern] of bad) {
     await assert.rejects(create(name, options, ctx), (e: Error) => {

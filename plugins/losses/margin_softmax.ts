@@ -25,6 +25,9 @@ import type { ComponentDef, Loss, Options, Reference } from "../../core/types.ts
 import { classesAndDim, classWeights } from "./class_weights.ts";
 import { noGrad } from "./no_grad.ts";
 
+/** Below any logit: exp of it is 0, and it stays finite (0 × it is 0). */
+const FAR = 1e30;
+
 /** How the target class's cosine becomes its logit (before the scale). */
 export type TargetMargin = (cos: Tensor1D) => Tensor1D;
 
@@ -60,6 +63,8 @@ export class MarginSoftmaxLoss implements Loss {
     dim: number,
     rng: Rng,
     readonly path = "loss",
+    /** Leave the target class out of the softmax's denominator (ProxyNCA as its paper writes it). */
+    readonly excludeTarget = false,
   ) {
     this.weights = classWeights(classes, dim, 1, rng);
   }
@@ -78,7 +83,8 @@ export class MarginSoftmaxLoss implements Loss {
       const shift = tf.reshape(tf.sub(this.target(targetCos), targetCos), [-1, 1]);
       const logits = tf.mul(tf.add(cos, tf.mul(oneHot, shift)), this.scale);
       const targetLogit = tf.sum(tf.mul(logits, oneHot), 1);
-      return tf.mean(tf.sub(tf.logSumExp(logits, 1), targetLogit)) as Scalar;
+      const others = this.excludeTarget ? tf.sub(logits, tf.mul(oneHot, FAR)) : logits;
+      return tf.mean(tf.sub(tf.logSumExp(others, 1), targetLogit)) as Scalar;
     });
   }
 }

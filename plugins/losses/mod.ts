@@ -18,6 +18,7 @@ import { arcface, cosface } from "./margin_softmax.ts";
 import { multiSimilarity } from "./multi_similarity.ts";
 import { normalizedSoftmax } from "./normalized_softmax.ts";
 import { proxyAnchor } from "./proxy_anchor.ts";
+import { proxyNca } from "./proxy_nca.ts";
 import { supcon } from "./supcon.ts";
 import { triplet } from "./triplet.ts";
 
@@ -31,6 +32,7 @@ export const plugin: Plugin = {
     margin,
     binomialDeviance,
     proxyAnchor,
+    proxyNca,
     normalizedSoftmax,
     supcon,
     circle,
