@@ -15,6 +15,7 @@ import losses from "../plugins/losses/mod.ts";
 import type { MarginLoss } from "../plugins/losses/margin.ts";
 import type { ProxyAnchorLoss } from "../plugins/losses/proxy_anchor.ts";
 import type { MarginSoftmaxLoss } from "../plugins/losses/margin_softmax.ts";
+import type { SumLoss } from "../plugins/losses/sum.ts";
 import { distanceWeights, gumbelNoise, sampleWithoutReplacement } from "../plugins/losses/distance_weighted.ts";
 import { assertClose, assertNoLeak, numericGrad, onBackend, randLabels, randn, testBackends } from "./util.ts";
 
@@ -854,6 +855,85 @@ Deno.test("proxy-nca matches its squared-distance definition and gradients (both
   }
 });
 
+// ---------- sum ----------
+
+/** The loss value, for a loss that keeps its last terms for the log (so lossValue's leak check does not apply). */
+async function keptTermsValue(loss: Loss, c: Case): Promise<number> {
+  const t = tensors(c);
+  const l = loss.compute(t.e, t.y, t.ref);
+  const v = (await l.data())[0];
+  tf.dispose([l]);
+  disposeAll(t);
+  return v;
+}
+
+Deno.test("sum: weighted terms match their float64 references; a memory reaches only the pair terms", async () => {
+  const terms = {
+    pairs: { use: "multi-similarity" },
+    proxies: { use: "proxy-anchor", weight: 0.5 },
+    triplets: { use: "triplet", weight: 2 },
+  };
+  const ms = registry.resolve("loss", { use: "multi-similarity" });
+  const tri = registry.resolve("loss", { use: "triplet" });
+  const pa = registry.resolve("loss", { use: "proxy-anchor" });
+  for (const c of cases(160)) {
+    const classes = Math.max(...c.y, ...(c.ref?.y ?? [])) + 1;
+    const loss = await create("sum", { terms }, { classes, dim: c.e[0].length }) as SumLoss;
+    const proxies = rows(loss.trainableWeights[0]);
+    const batch = { e: c.e, y: c.y };
+    const want = refMultiSimilarity(batch, ms) + 0.5 * refProxyAnchor(c.e, c.y, proxies, pa) +
+      2 * refTriplet(batch, tri);
+    assertClose(await keptTermsValue(loss, batch), want, { atol: 2e-5, rtol: 2e-4, msg: "sum" });
+    const parts = await Promise.all(Object.values(loss.terms()).map(async (t) => (await t.data())[0]));
+    assert.deepEqual(Object.keys(loss.terms()), ["pairs", "proxies", "triplets"]);
+    assertClose(sum(parts), want, { atol: 2e-5, rtol: 2e-4, msg: "the logged terms add up" });
+    if (c.ref) {
+      // Against a memory: the proxy term sits out, the pair terms see the reference set.
+      const withRef = refMultiSimilarity(c, ms) + 2 * refTriplet(c, tri);
+      assertClose(await keptTermsValue(loss, c), withRef, { atol: 2e-5, rtol: 2e-4, msg: "sum with a memory" });
+      assert.deepEqual(Object.keys(loss.terms()), ["pairs", "triplets"]);
+    }
+    // The last terms are kept for the log, the ones before them are freed.
+    await keptTermsValue(loss, batch);
+    const kept = tf.memory().numTensors;
+    await keptTermsValue(loss, batch);
+    await keptTermsValue(loss, batch);
+    assert.equal(tf.memory().numTensors, kept, "terms of earlier steps leaked");
+    tf.dispose([...loss.trainableWeights, ...Object.values(loss.terms())]);
+  }
+  // Gradient: the sum of the terms' gradients.
+  const c = makeCase(new Rng(161), 9, 3, false);
+  const pairsOnly = await create("sum", {
+    terms: { a: { use: "multi-similarity" }, b: { use: "triplet", weight: 3 } },
+  });
+  const want = numericGrad(
+    (x) => refMultiSimilarity({ e: unflatten(x, 3), y: c.y }, ms) + 3 * refTriplet({ e: unflatten(x, 3), y: c.y }, tri),
+    c.e.flat(),
+    1e-6,
+  );
+  assertClose(await lossGrad(pairsOnly, c), want, { atol: 1e-4, rtol: 2e-3, msg: "sum gradient" });
+  assert.equal((pairsOnly as SumLoss).usesReference, true);
+  const proxiesOnly = await create("sum", { terms: { p: { use: "proxy-anchor" } } }, { classes: 4, dim: 3 });
+  assert.equal((proxiesOnly as SumLoss).usesReference, false);
+});
+
+Deno.test("sum: the parts' hooks and checkpoint state are passed on (margin sampling resumes exactly)", async () => {
+  const terms = { margin: { use: "margin", sampling: "distance-weighted" }, ms: { use: "multi-similarity" } };
+  const c = makeCase(new Rng(162), 16, 8, false);
+  const a = await create("sum", { terms }) as SumLoss;
+  await keptTermsValue(a, c); // moves the margin term's sampling stream on
+  const state = a.saveState();
+  assert.ok(Array.isArray(state) && state.length === 2 && state[0] !== null && state[1] === null);
+  const next = await keptTermsValue(a, c);
+  const b = await create("sum", { terms }) as SumLoss;
+  b.loadState(JSON.parse(JSON.stringify(state)));
+  assert.equal(await keptTermsValue(b, c), next, "the restored sum samples what the original did");
+  assert.throws(
+    () => b.loadState([null]),
+    (e: Error) => e instanceof DmlError && /2 part states|1 part states/.test(e.message),
+  );
+});
+
 // ---------- supcon ----------
 
 Deno.test("supcon matches float64 loops, with and without the pair-margin miner", async () => {
@@ -967,6 +1047,13 @@ Deno.test("bad options are rejected with a DmlError naming the recipe path", asy
     ["arcface", {}, { dim: 2 }, /^loss: arcface needs the number of training classes/],
     ["cosface", { scale: -1 }, { classes: 3, dim: 2 }, /^loss\.scale: /],
     ["proxy-nca", { denominator: "positives" }, { classes: 3, dim: 2 }, /^loss\.denominator: /],
+    ["sum", {}, {}, /^loss\.terms: /],
+    ["sum", { terms: {} }, {}, /^loss\.terms: list at least one loss/],
+    ["sum", { terms: { a: 3 } }, {}, /^loss\.terms\.a: expected a loss section/],
+    ["sum", { terms: { a: { use: "triplet", weight: -1 } } }, {}, /^loss\.terms\.a\.weight: expected a number >= 0/],
+    ["sum", { terms: { a: { use: "tripletz" } } }, {}, /^loss\.terms\.a\.use: .*triplet/],
+    ["sum", { terms: { a: { use: "triplet", margin: -1 } } }, {}, /^loss\.terms\.a\.margin: /],
+    ["sum", { terms: { a: { use: "sum", terms: {} } } }, {}, /^loss\.terms\.a\.use: a sum cannot hold another sum/],
   ];
   for (const [name, options, ctx, pattern] of bad) {
     await assert.rejects(create(name, options, ctx), (e: Error) => {

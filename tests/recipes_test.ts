@@ -46,3 +46,27 @@ Deno.test("the quickstart recipe trains and evaluates with both baselines (a few
   }
   await Deno.remove(out, { recursive: true });
 });
+
+Deno.test("a sum of losses trains from a recipe and logs each weighted term", async () => {
+  const out = await Deno.makeTempDir();
+  const registry = createRegistry();
+  const sets = [
+    `output=${out}`,
+    "train.maxSteps=3",
+    "train.logEvery=1",
+    "data.limit=400",
+    "data.testPerClass=40",
+    "loss={use: sum, terms: {pairs: {use: multi-similarity}, proxies: {use: proxy-anchor, weight: 0.5}}}",
+  ];
+  const recipe = await resolveRecipe(await loadRecipe(`${ROOT}recipes/quickstart.yaml`, sets), registry);
+  const result = await train(recipe, registry, { quiet: true });
+  const steps = (await Deno.readTextFile(`${result.runDir}/metrics.jsonl`)).trim().split("\n").map((l) => JSON.parse(l))
+    .filter((r) => r.type === "step");
+  assertEquals(steps.length, 3);
+  for (const r of steps) {
+    if (Math.abs(r["loss.pairs"] + r["loss.proxies"] - r.loss) > 1e-4) {
+      throw new Error(`terms do not add up: ${JSON.stringify(r)}`);
+    }
+  }
+  await Deno.remove(out, { recursive: true });
+});

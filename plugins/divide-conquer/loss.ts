@@ -15,13 +15,13 @@
  * ```
  */
 import { tf } from "../../core/tf.ts";
-import type { Scalar, Tensor1D, Tensor2D, Variable } from "@tensorflow/tfjs-core";
-import { DmlError } from "../../core/errors.ts";
-import type { Hooks, Loss, Reference, State, TrainContext } from "../../core/types.ts";
+import type { Scalar, Tensor1D, Tensor2D } from "@tensorflow/tfjs-core";
+import { CompositeLoss } from "../../core/composite_loss.ts";
+import type { Hooks, Loss, Reference } from "../../core/types.ts";
 import type { Clustering } from "./clustering.ts";
 import { fullEmbedding, learnerBlock } from "./blocks.ts";
 
-export class LearnerLoss implements Loss, Hooks {
+export class LearnerLoss extends CompositeLoss {
   private last: Loss;
 
   /**
@@ -36,6 +36,7 @@ export class LearnerLoss implements Loss, Hooks {
     private full: Loss,
     private normalize: boolean,
   ) {
+    super();
     this.last = full;
   }
 
@@ -65,52 +66,9 @@ export class LearnerLoss implements Loss, Hooks {
     return fullEmbedding(e, this.clusters, this.normalize);
   }
 
-  get trainableWeights(): Variable[] {
-    return this.bases().flatMap((l) => l.trainableWeights ?? []);
-  }
-
-  get stateWeights(): Variable[] {
-    return this.bases().flatMap((l) => l.stateWeights ?? []);
-  }
-
-  /** Every distinct base instance (with K = 1 the learner is the full loss). */
-  private bases(): (Loss & Hooks)[] {
+  /** Every distinct base instance (with K = 1 the learner is the full loss); hooks and state go to them. */
+  protected parts(): (Loss & Hooks)[] {
     return [...new Set([...this.learners, this.full])];
-  }
-
-  // The trainer calls hooks on the recipe's components only: pass them on to the bases
-  // (e.g. the margin loss keeps its sampling stream in its state, for exact resume).
-  async onTrainStart(ctx: TrainContext): Promise<void> {
-    for (const b of this.bases()) await b.onTrainStart?.(ctx);
-  }
-
-  async onEpochStart(ctx: TrainContext): Promise<void> {
-    for (const b of this.bases()) await b.onEpochStart?.(ctx);
-  }
-
-  async afterStep(ctx: TrainContext): Promise<void> {
-    for (const b of this.bases()) await b.afterStep?.(ctx);
-  }
-
-  async onEpochEnd(ctx: TrainContext): Promise<void> {
-    for (const b of this.bases()) await b.onEpochEnd?.(ctx);
-  }
-
-  saveState(): State {
-    return this.bases().map((b) => b.saveState?.() ?? null);
-  }
-
-  loadState(s: State): void {
-    const bases = this.bases();
-    if (!Array.isArray(s) || s.length !== bases.length) {
-      throw new DmlError(
-        `loss: the checkpoint holds ${Array.isArray(s) ? s.length : 0} base states, ` +
-          `this run has ${bases.length}`,
-      );
-    }
-    bases.forEach((b, i) => {
-      if (s[i] !== null) b.loadState?.(s[i]);
-    });
   }
 
   get usesReference(): boolean {

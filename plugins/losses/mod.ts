@@ -19,6 +19,7 @@ import { multiSimilarity } from "./multi_similarity.ts";
 import { normalizedSoftmax } from "./normalized_softmax.ts";
 import { proxyAnchor } from "./proxy_anchor.ts";
 import { proxyNca } from "./proxy_nca.ts";
+import { sum } from "./sum.ts";
 import { supcon } from "./supcon.ts";
 import { triplet } from "./triplet.ts";
 
@@ -38,6 +39,7 @@ export const plugin: Plugin = {
     circle,
     arcface,
     cosface,
+    sum,
   ],
 };
 
