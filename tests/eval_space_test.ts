@@ -51,7 +51,7 @@ Deno.test("eval.space: features evaluates both networks on the backbone's pre-he
   const { seen, recipe, registry } = await quickstartRun("features");
   assertEquals(seen.length, 3);
   const [pixels, untrained, trained] = seen;
-  // The quickstart's convnet flattens a 64-channel 7×7 map: 3,136 features before its 64-d head.
+  // The quickstart's convnet flattens a 64-channel 7×7 map: 3,136 features before its 128-d head.
   assertEquals([pixels.dim, untrained.dim, trained.dim], [784, 3136, 3136]);
 
   // The untrained network's features, computed here from a fresh copy of the run's components (same seed).
@@ -69,5 +69,5 @@ Deno.test("eval.space: features evaluates both networks on the backbone's pre-he
 
 Deno.test("eval.space: embedding (the default) evaluates the head's output", async () => {
   const { seen } = await quickstartRun("embedding");
-  assertEquals(seen.map((s) => s.dim), [784, 64, 64]);
+  assertEquals(seen.map((s) => s.dim), [784, 128, 128]);
 });
