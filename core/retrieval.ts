@@ -79,7 +79,8 @@ export async function evaluateRetrieval(
   gallery: Split | undefined,
   o: RetrievalOptions = {},
 ): Promise<Record<string, number>> {
-  if (o.center) {
+  // (A gallery of another dimension is left to neighbourStage, which names the mismatch.)
+  if (o.center && (!gallery || gallery.dim === query.dim)) {
     checkSplit(query, gallery ? "query" : "embeddings");
     if (gallery) checkSplit(gallery, "gallery");
     const mean = columnMean(gallery ?? query);

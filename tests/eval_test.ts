@@ -620,6 +620,9 @@ Deno.test("bad input: one clear DmlError each", async () => {
   await bad(s, undefined, /recall@20: K is larger than the gallery/, { recallAt: [1, 20] });
   await bad(s, { ...s, n: 4, data: s.data.slice(0, 12), labels: Int32Array.of(0, 1, 2, 0) }, /recall@8/);
   await bad(s, { data: new Float32Array(8), n: 2, dim: 4, labels: Int32Array.of(0, 1) }, /dimension 4/);
+  const wide = { data: new Float32Array(8), n: 2, dim: 4, labels: Int32Array.of(0, 1) };
+  await bad(s, wide, /gallery: dimension 4 differs from the queries' 3/, { center: true });
+  await bad({ ...s, data: nan }, undefined, /embedding 2 has a non-finite value/, { center: true });
   await bad({ ...s, labels: Int32Array.from({ length: 20 }, (_, i) => i) }, undefined, /every query is lone/);
 });
 

@@ -49,7 +49,7 @@ export function angularMargin(m: number): TargetMargin {
   };
 }
 
-/** The loss; recipes and code build it through the registry (`arcface` or `cosface`). */
+/** The loss behind `arcface`, `cosface`, `normalized-softmax` and `proxy-nca`; built through the registry. */
 export class MarginSoftmaxLoss implements Loss {
   readonly usesReference = false;
   /** [classes, dim] */
