@@ -12,7 +12,7 @@ import type { Backbone, Dataset, Loss, Split } from "./types.ts";
 import { l2normalize } from "./pairs.ts";
 import { Rng } from "./rng.ts";
 import { loadAhead } from "./prefetch.ts";
-import { centerBy, columnMean } from "./retrieval.ts";
+import { columnMean, subtractMean } from "./retrieval.ts";
 
 /** A file-backed split decodes one batch ahead while the current one is embedded. */
 const ahead = { ahead: 1, limit: Infinity };
@@ -65,5 +65,5 @@ export async function rawPixels(split: Dataset, batch: number): Promise<Split> {
     x.dispose();
   }
   const pixels = { data, n: split.size, dim, labels: split.labels };
-  return centerBy(pixels, columnMean(pixels));
+  return subtractMean(pixels, columnMean(pixels)); // in place: an image set's pixels may be large
 }

@@ -83,9 +83,7 @@ export async function evaluateRetrieval(
   if (o.center && (!gallery || gallery.dim === query.dim)) {
     checkSplit(query, gallery ? "query" : "embeddings");
     if (gallery) checkSplit(gallery, "gallery");
-    const mean = columnMean(gallery ?? query);
-    query = centerBy(query, mean);
-    if (gallery) gallery = centerBy(gallery, mean);
+    ({ query, gallery } = centerOnReference(query, gallery));
   }
   const { metrics: out, lone } = await neighbourStage(query, gallery, o);
   const wantNmi = o.nmi ?? true, wantF1 = o.f1 ?? false;
@@ -170,16 +168,23 @@ export function columnMean(s: Split): Float64Array {
   return mean;
 }
 
-/**
- * A copy of `s` less `mean` on every row. Cosine similarity is measured from the origin, so an
- * offset shared by every embedding (ReLU features are all non-negative) squeezes the angles
- * between them; centring removes it.
- */
-export function centerBy(s: Split, mean: Float64Array): Split {
+/** Subtracts `mean` from every row of `s`, in place. */
+export function subtractMean(s: Split, mean: Float64Array): Split {
   if (mean.length !== s.dim) throw new DmlError(`center: a mean of dimension ${mean.length} for ${s.dim}-d embeddings`);
-  const data = new Float32Array(s.data.length);
-  for (let i = 0; i < s.n; i++) for (let j = 0; j < s.dim; j++) data[i * s.dim + j] = s.data[i * s.dim + j] - mean[j];
-  return { ...s, data };
+  for (let i = 0; i < s.n; i++) for (let j = 0; j < s.dim; j++) s.data[i * s.dim + j] -= mean[j];
+  return s;
+}
+
+/**
+ * Copies of `query` (and `gallery`) less the reference set's mean (the gallery's, or the one
+ * set's): what `center` ranks, in the evaluator and in the run report. Cosine similarity is
+ * measured from the origin, so an offset shared by every embedding (ReLU features are all
+ * non-negative) squeezes the angles between them; centring removes it.
+ */
+export function centerOnReference(query: Split, gallery?: Split): { query: Split; gallery?: Split } {
+  const mean = columnMean(gallery ?? query);
+  const copy = (s: Split) => subtractMean({ ...s, data: s.data.slice() }, mean);
+  return { query: copy(query), gallery: gallery && copy(gallery) };
 }
 
 /** R_i: items of query i's class in the reference set, less the query itself in one-set mode. */

@@ -6,7 +6,8 @@
  *
  * ```sh
  * deno task eval --embeddings E.npy --labels L.npy [--gallery-embeddings G.npy --gallery-labels GL.npy] \
- *   [--metric cosine|euclidean] [--center] [--average queries|classes] [--k 1,2,4,8] [--no-nmi] [--f1] [--backend cpu|wasm|webgpu|auto]
+ *   [--metric cosine|euclidean] [--center] [--average queries|classes] [--k 1,2,4,8] [--no-nmi] [--f1] \
+ *   [--backend cpu|wasm|webgpu|auto]
  * ```
  */
 import { parseArgs } from "node:util";

@@ -10,7 +10,7 @@
 import type { DatasetSplits, Split } from "../types.ts";
 import { retrievalExamples } from "./examples.ts";
 import { embeddingMap } from "./embedding_map.ts";
-import { centerBy, columnMean } from "../retrieval.ts";
+import { centerOnReference } from "../retrieval.ts";
 
 /** The embeddings an evaluation computed: the test split, or query and gallery. */
 export interface EvalEmbeddings {
@@ -27,10 +27,7 @@ export async function saveReportData(
 ): Promise<void> {
   const queryData = seen.gallery ? data.query! : data.test!;
   // The examples and the map show the neighbours the evaluator ranked (eval.center: the reference set's mean removed).
-  if (center) {
-    const mean = columnMean(seen.gallery ?? seen.query);
-    seen = { query: centerBy(seen.query, mean), gallery: seen.gallery && centerBy(seen.gallery, mean) };
-  }
+  if (center) seen = centerOnReference(seen.query, seen.gallery);
   await Deno.mkdir(`${dir}/report`, { recursive: true });
   const examples = await retrievalExamples({
     query: seen.query,

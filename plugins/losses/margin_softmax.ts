@@ -21,7 +21,7 @@ import { pairwise } from "../../core/pairs.ts";
 import { DmlError } from "../../core/errors.ts";
 import { num, type OptionSpec } from "../../core/options.ts";
 import type { Rng } from "../../core/rng.ts";
-import type { ComponentDef, Loss, Options, Reference } from "../../core/types.ts";
+import type { ComponentDef, CreateContext, Loss, Options, Reference } from "../../core/types.ts";
 import { classesAndDim, classWeights } from "./class_weights.ts";
 import { noGrad } from "./no_grad.ts";
 
@@ -89,6 +89,18 @@ export class MarginSoftmaxLoss implements Loss {
   }
 }
 
+/** The loss for registry entry `name`: one weight vector per training class of the context. */
+export function createMarginSoftmax(
+  ctx: CreateContext,
+  name: string,
+  target: TargetMargin,
+  scale: number,
+  excludeTarget = false,
+): MarginSoftmaxLoss {
+  const { classes, dim } = classesAndDim(ctx, name);
+  return new MarginSoftmaxLoss(name, target, scale, classes, dim, ctx.rng.fork(), ctx.path, excludeTarget);
+}
+
 /** A registry entry: its own margin option, turned into the target logit by `target`. */
 function marginSoftmax(
   name: string,
@@ -101,11 +113,7 @@ function marginSoftmax(
     name,
     doc,
     options: { margin, scale: num(64, { gt: 0, max: 1024, doc: "scale s of the logits" }) },
-    create(o: Options, ctx) {
-      const { classes, dim } = classesAndDim(ctx, name);
-      const t = target(o.margin as number);
-      return new MarginSoftmaxLoss(name, t, o.scale as number, classes, dim, ctx.rng.fork(), ctx.path);
-    },
+    create: (o: Options, ctx) => createMarginSoftmax(ctx, name, target(o.margin as number), o.scale as number),
   };
 }
 

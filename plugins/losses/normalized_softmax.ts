@@ -13,8 +13,7 @@
  */
 import { num } from "../../core/options.ts";
 import type { ComponentDef, Loss, Options } from "../../core/types.ts";
-import { classesAndDim } from "./class_weights.ts";
-import { MarginSoftmaxLoss, noMargin } from "./margin_softmax.ts";
+import { createMarginSoftmax, noMargin } from "./margin_softmax.ts";
 
 /** The registry entry; in a recipe: `loss: { use: normalized-softmax, temperature: 0.05 }`. */
 export const normalizedSoftmax: ComponentDef<Loss> = {
@@ -24,9 +23,5 @@ export const normalizedSoftmax: ComponentDef<Loss> = {
   options: {
     temperature: num(0.05, { gt: 0, max: 10, doc: "softmax temperature T" }),
   },
-  create(o: Options, ctx) {
-    const { classes, dim } = classesAndDim(ctx, "normalized-softmax");
-    const scale = 1 / (o.temperature as number);
-    return new MarginSoftmaxLoss("normalized-softmax", noMargin, scale, classes, dim, ctx.rng.fork(), ctx.path);
-  },
+  create: (o: Options, ctx) => createMarginSoftmax(ctx, "normalized-softmax", noMargin, 1 / (o.temperature as number)),
 };

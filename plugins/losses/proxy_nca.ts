@@ -17,8 +17,7 @@
  */
 import { num, str } from "../../core/options.ts";
 import type { ComponentDef, Loss, Options } from "../../core/types.ts";
-import { classesAndDim } from "./class_weights.ts";
-import { MarginSoftmaxLoss, noMargin } from "./margin_softmax.ts";
+import { createMarginSoftmax, noMargin } from "./margin_softmax.ts";
 
 /** The registry entry; in a recipe: `loss: { use: proxy-nca, scale: 9, denominator: negatives }`. */
 export const proxyNca: ComponentDef<Loss> = {
@@ -33,10 +32,6 @@ export const proxyNca: ComponentDef<Loss> = {
       "negatives: the other classes' proxies (the paper); all: every proxy (PML, ProxyNCA++)",
     ),
   },
-  create(o: Options, ctx) {
-    const { classes, dim } = classesAndDim(ctx, "proxy-nca");
-    const scale = 2 * (o.scale as number);
-    const negativesOnly = o.denominator === "negatives";
-    return new MarginSoftmaxLoss("proxy-nca", noMargin, scale, classes, dim, ctx.rng.fork(), ctx.path, negativesOnly);
-  },
+  create: (o: Options, ctx) =>
+    createMarginSoftmax(ctx, "proxy-nca", noMargin, 2 * (o.scale as number), o.denominator === "negatives"),
 };
