@@ -21,8 +21,8 @@ import process from "node:process";
 import { blas } from "../core/blas.ts";
 import { kmeansPlusPlus, nearest, updateCentroids } from "../core/kmeans.ts";
 import { nmi } from "../core/clustering_metrics.ts";
-import { neighbourMetrics, neighbourStage, relevantCounts } from "../core/retrieval.ts";
-import { knn, type KnnResult } from "../core/knn.ts";
+import { type KnnStats, neighbourMetrics, neighbourStage, relevantCounts } from "../core/retrieval.ts";
+import { knn } from "../core/knn.ts";
 import { normalizeRows } from "../core/knn.ts";
 import { useBackend } from "../core/backend.ts";
 import { Rng } from "../core/rng.ts";
@@ -124,7 +124,7 @@ for (const name of a.engines!.split(",")) {
   const loadBefore = load();
   const cpu0 = cpuSeconds();
   const start = performance.now();
-  let r: KnnResult, m: Record<string, number>;
+  let r: KnnStats, m: Record<string, number>;
   if (queries === n) {
     // Exactly what the evaluator runs (validation, chunked kNN, metrics).
     const stage = await neighbourStage(split, undefined, { recallAt, metric: "cosine", engine: "native" });
@@ -134,13 +134,14 @@ for (const name of a.engines!.split(",")) {
     const labels = split.labels.subarray(0, queries);
     const relevant = relevantCounts(labels, split.labels, 1);
     const k = Math.max(1, ...relevant);
-    r = await knn(split.data.subarray(0, queries * dim), queries, split.data, n, dim, k, {
+    const lists = await knn(split.data.subarray(0, queries * dim), queries, split.data, n, dim, k, {
       metric: "cosine",
       excludeSelf: true,
       engine: "backend",
       labels: { query: labels, gallery: split.labels },
     });
-    m = neighbourMetrics(r.indices, k, labels, split.labels, relevant, recallAt, r.firstRelevantRank);
+    r = lists;
+    m = neighbourMetrics(lists.indices, k, labels, split.labels, relevant, recallAt, lists.firstRelevantRank);
   }
   const wall = (performance.now() - start) / 1000;
   const cpu = cpuSeconds() - cpu0;

@@ -44,6 +44,11 @@ export interface Blas {
   /** Row-major C = A · Bᵀ with A [m, d], B [n, d], C [m, n]. */
   gemmNT(a: Float32Array, m: number, b: Float32Array, n: number, d: number, c: Float32Array): void;
   gemm(g: Gemm): void;
+  /**
+   * Float64 Aᵀ·A of a row-major A [n, d] into C [d, d] (both triangles), or null where the library
+   * lacks cblas_dsyrk. For covariances that must stay in double precision.
+   */
+  readonly gramT64: ((a: Float64Array, n: number, d: number, c: Float64Array) => void) | null;
 }
 
 const CANDIDATES = [
@@ -75,12 +80,17 @@ const SYMBOLS = {
     ],
     result: "void",
   },
+  cblas_dsyrk: {
+    parameters: ["i32", "i32", "i32", "i32", "i32", "f64", "buffer", "i32", "f64", "buffer", "i32"],
+    result: "void",
+    optional: true,
+  },
   openblas_get_num_threads: { parameters: [], result: "i32", optional: true },
   openblas_get_config: { parameters: [], result: "pointer", optional: true },
 } as const;
 
 // CBLAS enum values.
-const ROW_MAJOR = 101, NO_TRANS = 111, TRANS = 112;
+const ROW_MAJOR = 101, NO_TRANS = 111, TRANS = 112, UPPER = 121;
 
 let cached: Blas | null | undefined;
 let missing = "";
@@ -111,8 +121,19 @@ export function blas(): Blas | null {
     try {
       const lib = Deno.dlopen(name, SYMBOLS);
       const config = lib.symbols.openblas_get_config?.();
+      const dsyrk = lib.symbols.cblas_dsyrk;
       cached = {
         name,
+        gramT64: dsyrk
+          ? (a, n, d, c) => {
+            if (a.length < n * d || c.length < d * d) {
+              throw new RangeError(`gramT64: arrays too short for [${n}, ${d}]ᵀ · [${n}, ${d}] -> [${d}, ${d}]`);
+            }
+            if (n === 0) return void c.fill(0, 0, d * d);
+            dsyrk(ROW_MAJOR, UPPER, TRANS, d, n, 1, a, d, 0, c, d);
+            for (let i = 1; i < d; i++) for (let j = 0; j < i; j++) c[i * d + j] = c[j * d + i];
+          }
+          : null,
         threads: lib.symbols.openblas_get_num_threads?.() ?? null,
         config: config ? new Deno.UnsafePointerView(config).getCString() : null,
         gemmNT(a, m, b, n, d, c) {

@@ -5,8 +5,9 @@
  * - Distance: cosine (on L2-normalised rows), Euclidean, or squared Euclidean.
  * - Ties in the computed distance go to the lower gallery index, on every engine, so results
  *   are deterministic.
- * - `excludeSelf`: query i is gallery row i (one-set retrieval); that entry is removed by its
- *   index before ranking — never by distance — so exact duplicates are handled.
+ * - `excludeSelf`: query i is gallery row i (one-set retrieval; row `firstQueryRow` + i when the
+ *   queries are a block of the set); that entry is removed by its index before ranking — never
+ *   by distance — so exact duplicates are handled.
  * - `labels`: also returns each query's rank of its nearest same-label gallery item, counted in
  *   the same pass, so Recall@1000 needs no top-1000 list.
  * - Engines: `backend` runs the similarity on the active tfjs backend (cpu, wasm, webgpu), and
@@ -39,6 +40,8 @@ export interface KnnOptions {
   metric?: KnnMetric;
   /** Query row i is gallery row i, and never its own neighbour (one-set retrieval). */
   excludeSelf?: boolean;
+  /** With `excludeSelf`: query i is gallery row firstQueryRow + i (a block of the set's rows). Default 0. */
+  firstQueryRow?: number;
   /**
    * Query rows per chunk; 0 or absent: chunk × gallery near 2^24 scores (64 MB). On the
    * symmetric one-set path: rows (and columns) per tile, default {@link SYMMETRIC_TILE}.
@@ -101,7 +104,12 @@ export async function knn(
   if (query.length !== nq * dim || gallery.length !== ng * dim) {
     throw new DmlError(`knn: expected [${nq}, ${dim}] queries and [${ng}, ${dim}] gallery rows`);
   }
-  if (excludeSelf && nq > ng) throw new DmlError(`knn: excludeSelf needs the queries to be the first gallery rows`);
+  const firstQueryRow = excludeSelf ? opts.firstQueryRow ?? 0 : 0;
+  if (excludeSelf && (!Number.isInteger(firstQueryRow) || firstQueryRow < 0 || firstQueryRow + nq > ng)) {
+    throw new DmlError(
+      `knn: excludeSelf needs the queries to be gallery rows ${firstQueryRow}..${firstQueryRow + nq - 1}`,
+    );
+  }
   const available = ng - (excludeSelf ? 1 : 0);
   if (!Number.isInteger(k) || k < 1 || k > available) {
     throw new DmlError(`knn: k must be an integer in 1..${available} (the gallery size), got ${k}`);
@@ -113,7 +121,7 @@ export async function knn(
   let q = query, g = gallery;
   if (metric === "cosine") {
     g = normalizeRows(gallery, ng, dim);
-    q = excludeSelf && query === gallery ? g : normalizeRows(query, nq, dim);
+    q = excludeSelf && query === gallery && firstQueryRow === 0 ? g : normalizeRows(query, nq, dim);
   }
   const labels = opts.labels;
   if (labels && (labels.query.length !== nq || labels.gallery.length !== ng)) {
@@ -122,11 +130,26 @@ export async function knn(
   const indices = new Int32Array(nq * k);
   const scores = new Float32Array(nq * k);
   const firstRelevantRank = labels ? new Int32Array(nq) : undefined;
-  const problem = { q, nq, g, ng, dim, k, metric, excludeSelf, chunk, indices, scores, labels, firstRelevantRank };
+  const problem = {
+    q,
+    nq,
+    g,
+    ng,
+    dim,
+    k,
+    metric,
+    excludeSelf,
+    firstQueryRow,
+    chunk,
+    indices,
+    scores,
+    labels,
+    firstRelevantRank,
+  };
   const start = performance.now();
   const onDevice = opts.deviceTopK ?? tf.getBackend() === "webgpu";
   const symmetric = engine === "native" && (opts.symmetric ?? true) && excludeSelf && q === g &&
-    k <= INSERTION_MAX_K;
+    firstQueryRow === 0 && k <= INSERTION_MAX_K;
   let flops = 2 * nq * ng * dim;
   let similarity: number | undefined;
   if (symmetric) {
@@ -155,6 +178,8 @@ interface Problem {
   k: number;
   metric: KnnMetric;
   excludeSelf: boolean;
+  /** Gallery row of query 0 when excludeSelf (the symmetric path needs 0). */
+  firstQueryRow: number;
   chunk: number;
   indices: Int32Array;
   /** Larger is nearer: cosine similarity, or minus the squared distance. */
@@ -251,7 +276,7 @@ async function hostSelectKnn(
         // Minus the squared distance, so that larger is nearer for both metrics.
         for (let j = 0; j < p.ng; j++) buf[off + j] = 2 * buf[off + j] - a - gg![j];
       }
-      const skip = p.excludeSelf ? start + r : -1;
+      const skip = p.excludeSelf ? p.firstQueryRow + start + r : -1;
       const out = (start + r) * p.k;
       if (top) top.scanRow(start + r, buf, off, p.ng, 0, skip);
       else selectTopK(buf, off, p.ng, skip, p.k, p.indices, p.scores, out, scratch);
@@ -467,7 +492,8 @@ async function deviceKnn(p: Problem): Promise<void> {
         }
         const minusInf = tf.fill([rows, p.ng], -Infinity);
         if (p.excludeSelf) {
-          const self = tf.equal(cols, tf.reshape(tf.range(start, start + rows, 1, "int32"), [rows, 1]));
+          const first = p.firstQueryRow + start;
+          const self = tf.equal(cols, tf.reshape(tf.range(first, first + rows, 1, "int32"), [rows, 1]));
           score = tf.where(self, minusInf, score) as Tensor2D;
         }
         const top = tf.topk(score, p.k);

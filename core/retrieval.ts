@@ -36,6 +36,12 @@ export interface RetrievalOptions {
   k?: number;
   /** Query rows per similarity chunk; 0 (default): chunk × gallery near 2^24. */
   chunk?: number;
+  /**
+   * Most neighbour-list entries (queries × list length) held at once; beyond it the queries are
+   * ranked in blocks and the metrics summed over them. Default 2^24 (128 MB of lists). A few large
+   * classes make long lists: 14,000 Fashion-MNIST images of two classes need 6,999 neighbours each.
+   */
+  listEntries?: number;
   /** kNN engine (see core/knn.ts). Default auto. */
   engine?: KnnEngine;
   /** Top-k on the device with the backend engine (see core/knn.ts). Default: on WebGPU only. */
@@ -98,13 +104,13 @@ export async function evaluateRetrieval(
 
 /**
  * Validation, the chunked kNN and the neighbour metrics (everything but clustering). Returns the
- * kNN result too, for its timings.
+ * kNN's timings and flops too (summed over the query blocks).
  */
 export async function neighbourStage(
   query: Split,
   gallery: Split | undefined,
   o: RetrievalOptions = {},
-): Promise<{ metrics: Record<string, number>; lone: number; knn: KnnResult }> {
+): Promise<{ metrics: Record<string, number>; lone: number; knn: KnnStats }> {
   const recallAt = o.recallAt ?? [1, 2, 4, 8];
   const oneSet = gallery === undefined;
   const ref = gallery ?? query;
@@ -139,25 +145,54 @@ export async function neighbourStage(
   // each query's rank of its first relevant item, counted in the same pass.
   const k = Math.max(1, Math.min(available, o.k && o.k > 0 ? o.k : maxR));
   const needRank = Math.max(...recallAt) > k;
-  const result = await knn(query.data, query.n, ref.data, ref.n, query.dim, k, {
-    metric: o.metric ?? "cosine",
-    excludeSelf: oneSet,
-    chunk: o.chunk && o.chunk > 0 ? o.chunk : undefined,
-    engine: o.engine,
-    deviceTopK: o.deviceTopK,
-    labels: needRank ? { query: query.labels, gallery: ref.labels } : undefined,
-  });
-  const metrics = neighbourMetrics(
-    result.indices,
-    k,
-    query.labels,
-    ref.labels,
-    relevant,
-    recallAt,
-    result.firstRelevantRank,
-    o.average ?? "queries",
-  );
-  return { metrics, lone, knn: result };
+  const listEntries = o.listEntries && o.listEntries > 0 ? o.listEntries : DEFAULT_LIST_ENTRIES;
+  const block = Math.max(1, Math.floor(listEntries / k));
+  const tally = new NeighbourTally(recallAt, o.average ?? "queries");
+  let stats: KnnStats | undefined;
+  for (let start = 0; start < query.n; start += block) {
+    const end = Math.min(query.n, start + block);
+    const whole = start === 0 && end === query.n;
+    const labels = query.labels.subarray(start, end);
+    const result = await knn(
+      whole ? query.data : query.data.subarray(start * query.dim, end * query.dim),
+      end - start,
+      ref.data,
+      ref.n,
+      query.dim,
+      k,
+      {
+        metric: o.metric ?? "cosine",
+        excludeSelf: oneSet,
+        firstQueryRow: start,
+        chunk: o.chunk && o.chunk > 0 ? o.chunk : undefined,
+        engine: o.engine,
+        deviceTopK: o.deviceTopK,
+        labels: needRank ? { query: labels, gallery: ref.labels } : undefined,
+      },
+    );
+    tally.add(result.indices, k, labels, ref.labels, relevant.subarray(start, end), result.firstRelevantRank);
+    stats = addStats(stats, result);
+  }
+  return { metrics: tally.metrics(), lone, knn: stats! };
+}
+
+/** Neighbour lists held at once by default: 2^24 entries, 64 MB of indices and 64 of distances. */
+export const DEFAULT_LIST_ENTRIES = 1 << 24;
+
+/** What a kNN run cost: its engine, seconds and similarity flops (summed over blocks). */
+export type KnnStats = Pick<KnnResult, "engine" | "seconds" | "similarityFlops">;
+
+function addStats(sum: KnnStats | undefined, r: KnnResult): KnnStats {
+  const similarity = (a?: number, b?: number) => (a === undefined || b === undefined ? undefined : a + b);
+  if (!sum) return { engine: r.engine, seconds: { ...r.seconds }, similarityFlops: r.similarityFlops };
+  return {
+    engine: r.engine,
+    seconds: {
+      total: sum.seconds.total + r.seconds.total,
+      similarity: similarity(sum.seconds.similarity, r.seconds.similarity),
+    },
+    similarityFlops: sum.similarityFlops + r.similarityFlops,
+  };
 }
 
 /** The mean embedding of a split, in float64. */
@@ -210,40 +245,69 @@ export function neighbourMetrics(
   firstRelevantRank?: Int32Array,
   average: "queries" | "classes" = "queries",
 ): Record<string, number> {
-  const names = [...recallAt.map((K) => `recall@${K}`), "precision@1", "r_precision", "map@r"];
-  // Per group (one group, or one per query class): the sum of each metric and the query count.
-  const groups = new Map<number, { sums: Float64Array; count: number }>();
-  for (let i = 0; i < queryLabels.length; i++) {
-    const R = relevant[i];
-    if (R <= 0) continue;
-    const y = queryLabels[i];
-    let firstHit = Infinity, hits = 0, precisionSum = 0;
-    const depth = Math.min(R, k);
-    for (let j = 0; j < k; j++) {
-      if (refLabels[indices[i * k + j]] !== y) continue;
-      if (firstHit === Infinity) firstHit = j + 1;
-      if (j < depth) {
-        hits++;
-        precisionSum += hits / (j + 1);
-      } else break;
-    }
-    if (firstRelevantRank) firstHit = firstRelevantRank[i] > 0 ? firstRelevantRank[i] : Infinity;
-    const key = average === "classes" ? y : 0;
-    let g = groups.get(key);
-    if (!g) groups.set(key, g = { sums: new Float64Array(names.length), count: 0 });
-    g.count++;
-    recallAt.forEach((K, t) => g.sums[t] += firstHit <= K ? 1 : 0);
-    g.sums[recallAt.length] += firstHit === 1 ? 1 : 0;
-    g.sums[recallAt.length + 1] += hits / R;
-    g.sums[recallAt.length + 2] += precisionSum / R;
+  const tally = new NeighbourTally(recallAt, average);
+  tally.add(indices, k, queryLabels, refLabels, relevant, firstRelevantRank);
+  return tally.metrics();
+}
+
+/**
+ * {@link neighbourMetrics} over queries given in blocks: each block's per-query values are summed
+ * (per group: one group, or one per query class), and {@link metrics} averages at the end.
+ */
+export class NeighbourTally {
+  private readonly names: string[];
+  private readonly groups = new Map<number, { sums: Float64Array; count: number }>();
+
+  constructor(private readonly recallAt: number[], private readonly average: "queries" | "classes" = "queries") {
+    this.names = [...recallAt.map((K) => `recall@${K}`), "precision@1", "r_precision", "map@r"];
   }
-  const out: Record<string, number> = {};
-  names.forEach((name, t) => {
-    let total = 0;
-    for (const g of groups.values()) total += g.sums[t] / g.count;
-    out[name] = total / groups.size;
-  });
-  return out;
+
+  /** Adds a block of queries: their lists ([rows, k]), labels, R_i and first relevant ranks. */
+  add(
+    indices: Int32Array,
+    k: number,
+    queryLabels: Int32Array,
+    refLabels: Int32Array,
+    relevant: Int32Array,
+    firstRelevantRank?: Int32Array,
+  ): void {
+    const { recallAt, names, groups } = this;
+    for (let i = 0; i < queryLabels.length; i++) {
+      const R = relevant[i];
+      if (R <= 0) continue;
+      const y = queryLabels[i];
+      let firstHit = Infinity, hits = 0, precisionSum = 0;
+      const depth = Math.min(R, k);
+      for (let j = 0; j < k; j++) {
+        if (refLabels[indices[i * k + j]] !== y) continue;
+        if (firstHit === Infinity) firstHit = j + 1;
+        if (j < depth) {
+          hits++;
+          precisionSum += hits / (j + 1);
+        } else break;
+      }
+      if (firstRelevantRank) firstHit = firstRelevantRank[i] > 0 ? firstRelevantRank[i] : Infinity;
+      const key = this.average === "classes" ? y : 0;
+      let g = groups.get(key);
+      if (!g) groups.set(key, g = { sums: new Float64Array(names.length), count: 0 });
+      g.count++;
+      recallAt.forEach((K, t) => g.sums[t] += firstHit <= K ? 1 : 0);
+      g.sums[recallAt.length] += firstHit === 1 ? 1 : 0;
+      g.sums[recallAt.length + 1] += hits / R;
+      g.sums[recallAt.length + 2] += precisionSum / R;
+    }
+  }
+
+  /** The averages of everything added. */
+  metrics(): Record<string, number> {
+    const out: Record<string, number> = {};
+    this.names.forEach((name, t) => {
+      let total = 0;
+      for (const g of this.groups.values()) total += g.sums[t] / g.count;
+      out[name] = total / this.groups.size;
+    });
+    return out;
+  }
 }
 
 /** k-means on the query embeddings with as many clusters as query classes; NMI and pairwise F1. */

@@ -3,7 +3,7 @@
  * Ties in score go to the lower column index, so the result is deterministic.
  *
  * Small k scans once, keeping a sorted list of the k best (one comparison for most entries);
- * large k finds the k-th score by selection, then keeps what beats it: O(n + k log k) per row.
+ * large k orders the whole row by a radix sort on 32-bit keys: O(n) per row, no comparisons.
  * {@link RunningTopK} keeps the small-k lists of many rows open, so a row can be fed in blocks
  * of columns (the one-set kNN feeds each tile of a symmetric product to two sets of rows); its
  * search for the next score worth inserting is a {@link ScoreScan}, SIMD where it can be.
@@ -41,10 +41,25 @@ export function selectTopK(
 
 /** Reusable buffers for the selection path (one per thread of work). */
 export class TopKScratch {
-  values: Float32Array;
-  order: number[] = [];
+  keys: Uint32Array;
+  columns: Int32Array;
+  spareKeys: Uint32Array;
+  spareColumns: Int32Array;
+  readonly counts = new Uint32Array(RADIX);
   constructor(n: number) {
-    this.values = new Float32Array(n);
+    this.keys = new Uint32Array(n);
+    this.columns = new Int32Array(n);
+    this.spareKeys = new Uint32Array(n);
+    this.spareColumns = new Int32Array(n);
+  }
+
+  /** Room for n entries. */
+  fit(n: number): void {
+    if (this.keys.length >= n) return;
+    this.keys = new Uint32Array(n);
+    this.columns = new Int32Array(n);
+    this.spareKeys = new Uint32Array(n);
+    this.spareColumns = new Int32Array(n);
   }
 }
 
@@ -158,6 +173,12 @@ function insertSorted(v: number, j: number, last: number, outIdx: Int32Array, ou
   outIdx[o + p] = j;
 }
 
+/**
+ * Large k: every column gets a 32-bit key whose ascending order is best score first. A histogram
+ * of the keys' top digit finds the digit of the k-th best; only columns up to that digit (about k)
+ * are then ordered, by a stable least-significant-digit radix sort. Columns go in ascending, so
+ * equal scores keep the lower column first. O(n) a row, with no comparisons.
+ */
 function selectionTopK(
   row: Float32Array,
   offset: number,
@@ -169,50 +190,66 @@ function selectionTopK(
   o: number,
   scratch: TopKScratch,
 ): void {
-  if (scratch.values.length < n) scratch.values = new Float32Array(n);
-  const vals = scratch.values;
+  scratch.fit(n);
+  const { keys, columns, counts } = scratch;
+  const bits = new Uint32Array(row.buffer, row.byteOffset + offset * 4, n);
+  counts.fill(0);
   let m = 0;
-  for (let j = 0; j < n; j++) if (j !== skip) vals[m++] = row[offset + j];
-  // The k-th largest score is the (m - k)-th smallest.
-  const threshold = nthSmallest(vals, m, m - k);
-  let above = 0;
-  for (let j = 0; j < n; j++) if (j !== skip && row[offset + j] > threshold) above++;
-  let equalLeft = k - above;
-  const order = scratch.order;
-  order.length = 0;
   for (let j = 0; j < n; j++) {
     if (j === skip) continue;
-    const v = row[offset + j];
-    if (v > threshold) order.push(j);
-    else if (v === threshold && equalLeft > 0) order.push(j), equalLeft--; // lower columns first
+    const key = bestFirstKey(bits[j]);
+    keys[m] = key;
+    columns[m++] = j;
+    counts[key >>> TOP_SHIFT]++;
   }
-  order.sort((a, b) => row[offset + b] - row[offset + a] || a - b);
+  let cut = 0;
+  for (let seen = counts[0]; seen < k; seen += counts[++cut]);
+  let kept = 0;
+  for (let i = 0; i < m; i++) {
+    if (keys[i] >>> TOP_SHIFT <= cut) keys[kept] = keys[i], columns[kept++] = columns[i];
+  }
+  const sorted = radixSort(scratch, kept);
   for (let t = 0; t < k; t++) {
-    outIdx[o + t] = order[t];
-    outVal[o + t] = row[offset + order[t]];
+    const j = sorted[t];
+    outIdx[o + t] = j;
+    outVal[o + t] = row[offset + j];
   }
 }
 
-/** The value that would sit at position `target` if a[0..m) were sorted ascending (a is reordered). */
-function nthSmallest(a: Float32Array, m: number, target: number): number {
-  let lo = 0, hi = m - 1;
-  while (hi > lo) {
-    // Median of three as the pivot, then a three-way partition (many equal scores are common).
-    const mid = (lo + hi) >>> 1;
-    const x = a[lo], y = a[mid], z = a[hi];
-    const pivot = x < y ? (y < z ? y : x < z ? z : x) : (x < z ? x : y < z ? z : y);
-    let lt = lo, gt = hi, i = lo;
-    while (i <= gt) {
-      const v = a[i];
-      if (v < pivot) {
-        a[i] = a[lt], a[lt] = v, lt++, i++;
-      } else if (v > pivot) {
-        a[i] = a[gt], a[gt] = v, gt--;
-      } else i++;
+/** Digits of 11, 11 and 10 bits; the top one (bits 22–31) picks the columns worth sorting. */
+const DIGIT_BITS = 11, RADIX = 1 << DIGIT_BITS, TOP_SHIFT = 2 * DIGIT_BITS;
+
+/**
+ * The float32 with these bits as a key whose ascending order is the score's descending order:
+ * flipping the sign bit of positives and every bit of negatives orders floats as unsigned ints,
+ * and the complement reverses it. −0 is read as +0 (equal scores).
+ */
+function bestFirstKey(u: number): number {
+  if (u === 0x80000000) u = 0;
+  return (u & 0x80000000 ? u : ~u & 0x7fffffff) >>> 0;
+}
+
+/** Stable LSD radix sort of the first m (key, column) entries; returns the columns in order. */
+function radixSort(s: TopKScratch, m: number): Int32Array {
+  let keys = s.keys, columns = s.columns, toKeys = s.spareKeys, toColumns = s.spareColumns;
+  const counts = s.counts;
+  for (let shift = 0; shift < 32; shift += DIGIT_BITS) {
+    counts.fill(0);
+    for (let i = 0; i < m; i++) counts[(keys[i] >>> shift) & (RADIX - 1)]++;
+    if (counts[(keys[0] >>> shift) & (RADIX - 1)] === m) continue; // one digit for all: already in order
+    for (let d = 0, sum = 0; d < RADIX; d++) {
+      const c = counts[d];
+      counts[d] = sum;
+      sum += c;
     }
-    if (target < lt) hi = lt - 1;
-    else if (target > gt) lo = gt + 1;
-    else return pivot;
+    for (let i = 0; i < m; i++) {
+      const key = keys[i], at = counts[(key >>> shift) & (RADIX - 1)]++;
+      toKeys[at] = key;
+      toColumns[at] = columns[i];
+    }
+    [keys, toKeys, columns, toColumns] = [toKeys, keys, toColumns, columns];
   }
-  return a[lo];
+  // Keep the scratch arrays' roles straight for the next row.
+  s.keys = keys, s.columns = columns, s.spareKeys = toKeys, s.spareColumns = toColumns;
+  return columns;
 }

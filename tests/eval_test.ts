@@ -499,6 +499,57 @@ Deno.test("chunked and unchunked paths give identical neighbours, ranks and metr
   }
 });
 
+Deno.test("query blocks: knn of rows a..b (firstQueryRow) equals those rows of the whole; blocked metrics equal whole", async () => {
+  for (const backend of await testBackends()) {
+    await onBackend(backend, async () => {
+      const n = backend === "webgpu" ? 40 : 90;
+      for (const metric of ["cosine", "euclidean"] as const) {
+        const s = (metric === "cosine" ? signSplit : intSplit)(new Rng(33), n, metric === "cosine" ? 16 : 3, 4);
+        duplicate(s, 10, 11);
+        const labels = { query: s.labels, gallery: s.labels };
+        for (const path of engines()) {
+          // k 6: the insertion lists; k 30: the radix selection (lists longer than any class).
+          for (const k of [6, 30]) {
+            const what = `${backend} ${metric} ${nameOf(path)} k ${k}`;
+            const whole = await knn(s.data, n, s.data, n, s.dim, k, { metric, excludeSelf: true, ...path, labels });
+            const [a, b] = [11, 37];
+            const part = await knn(s.data.subarray(a * s.dim, b * s.dim), b - a, s.data, n, s.dim, k, {
+              metric,
+              excludeSelf: true,
+              firstQueryRow: a,
+              ...path,
+              labels: { query: s.labels.subarray(a, b), gallery: s.labels },
+            });
+            assertEquals(part.indices, whole.indices.subarray(a * k, b * k), what);
+            assertEquals(part.distances, whole.distances.subarray(a * k, b * k), what);
+            assertEquals(part.firstRelevantRank, whole.firstRelevantRank!.subarray(a, b), what);
+          }
+          const q = (metric === "cosine" ? signSplit : intSplit)(new Rng(34), 23, s.dim, 5);
+          for (const average of ["queries", "classes"] as const) {
+            const o = { recallAt: [1, 4, 30], metric, nmi: false, average, ...path };
+            for (const [query, gallery] of [[s, undefined], [q, s]] as const) {
+              const what = `${backend} ${metric} ${nameOf(path)} ${average} ${gallery ? "query/gallery" : "one set"}`;
+              const once = await evaluateRetrieval(query, gallery, o);
+              // 200 list entries: blocks of 8 (one set, lists of R ≈ 25) or more queries, the last one short.
+              const blocked = await evaluateRetrieval(query, gallery, { ...o, listEntries: 200 });
+              assertClose(Object.values(blocked), Object.values(once), { atol: 1e-12, msg: what });
+              assertEquals(Object.keys(blocked), Object.keys(once), what);
+            }
+          }
+        }
+      }
+    });
+  }
+});
+
+Deno.test("query blocks: a firstQueryRow that puts queries past the gallery is refused", async () => {
+  const s = signSplit(new Rng(35), 20, 4, 3);
+  await rejects(
+    () => knn(s.data.subarray(0, 8 * 4), 8, s.data, 20, 4, 3, { excludeSelf: true, firstQueryRow: 13 }),
+    (e: unknown) => e instanceof DmlError && /gallery rows 13\.\.20/.test(e.message),
+  );
+});
+
 Deno.test("one set on BLAS: the symmetric tiles do half the flops and match full rows", async () => {
   if (!blas()) return;
   const rng = new Rng(33);

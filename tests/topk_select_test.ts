@@ -4,7 +4,7 @@
  * blocks of columns by rows and by columns, and the WebAssembly SIMD scan against the JavaScript one.
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
-import { RunningTopK, selectTopK } from "../core/topk_select.ts";
+import { RunningTopK, selectTopK, TopKScratch } from "../core/topk_select.ts";
 import { jsScan, ScoreArena } from "../core/score_scan.ts";
 import { Rng } from "../core/rng.ts";
 
@@ -33,6 +33,33 @@ Deno.test("selectTopK: insertion (small k) and selection (large k) match a full 
         assertEquals(Array.from(idx.subarray(2)), want, `n ${n} k ${k} skip ${skip}`);
         assertEquals(Array.from(val.subarray(2)), want.map((j) => row[j]));
       }
+    }
+  }
+});
+
+Deno.test("selectTopK, selection path: signed scores, −0 equal to +0, infinities, long rows, one scratch for all", () => {
+  const rng = new Rng(3);
+  const scratch = new TopKScratch(8);
+  const order = (row: Float32Array) => (a: number, b: number) =>
+    Number(row[b] > row[a]) - Number(row[b] < row[a]) || a - b;
+  for (const n of [60, 700, 5000, 301]) {
+    // Values over many exponents and both signs, with exact ties, zeros of both signs and infinities.
+    const row = Float32Array.from({ length: n + 5 }, () => {
+      const r = rng.int(10);
+      if (r === 0) return -0;
+      if (r === 1) return 0;
+      if (r === 2) return rng.int(3) - 1;
+      if (r === 3) return rng.int(2) ? -Infinity : Infinity;
+      return (rng.normal() * 10 ** rng.int(7)) / 1000;
+    });
+    for (const k of [49, Math.floor(n / 2), n - 1]) {
+      const skip = rng.int(n);
+      const idx = new Int32Array(k), val = new Float32Array(k);
+      selectTopK(row, 5, n, skip, k, idx, val, 0, scratch);
+      const body = row.subarray(5);
+      const want = Array.from({ length: n }, (_, j) => j).filter((j) => j !== skip).sort(order(body)).slice(0, k);
+      assertEquals(Array.from(idx), want, `n ${n} k ${k}`);
+      assertEquals(Array.from(val), want.map((j) => body[j]), `n ${n} k ${k}`);
     }
   }
 });

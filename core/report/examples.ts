@@ -44,8 +44,9 @@ export async function retrievalExamples(o: ExampleOptions): Promise<RetrievalExa
     };
   };
   const queries: RetrievalExamples["queries"] = [];
+  const galleryNorms = metric === "cosine" ? rowNorms(gallery) : undefined;
   for (const q of chosen) {
-    const best = nearest(query, q, gallery, o.k ?? 8, metric, oneSet ? q : -1);
+    const best = nearest(query, q, gallery, o.k ?? 8, metric, oneSet ? q : -1, galleryNorms);
     const neighbours = [];
     for (const { index, score } of best) {
       const n = await item(galleryData, gallery, index);
@@ -58,7 +59,8 @@ export async function retrievalExamples(o: ExampleOptions): Promise<RetrievalExa
 
 /**
  * The k rows of `g` nearest to row `q` of `s`, best first; `score` is the cosine similarity or
- * the Euclidean distance. Row `skip` of `g` is left out. Ties go to the lower row.
+ * the Euclidean distance. Row `skip` of `g` is left out. Ties go to the lower row. `galleryNorms`
+ * ({@link rowNorms} of `g`) saves recomputing them for each query.
  */
 export function nearest(
   s: Split,
@@ -67,11 +69,14 @@ export function nearest(
   k: number,
   metric: "cosine" | "euclidean",
   skip = -1,
+  galleryNorms?: Float64Array,
 ): Array<{ index: number; score: number }> {
   const d = s.dim;
   const a = s.data.subarray(q * d, (q + 1) * d);
-  const norm = (v: Float32Array) => Math.sqrt(v.reduce((t, x) => t + x * x, 0)) || 1;
-  const na = norm(a);
+  let na = 0;
+  for (let t = 0; t < d; t++) na += a[t] * a[t];
+  na = Math.sqrt(na) || 1;
+  const gNorms = metric === "cosine" ? (galleryNorms ?? rowNorms(g)) : null;
   const best: Array<{ index: number; score: number }> = [];
   // Higher is better for cosine, lower for distance; `key` turns both into "higher is better".
   const key = (score: number) => (metric === "cosine" ? score : -score);
@@ -82,7 +87,7 @@ export function nearest(
     if (metric === "cosine") {
       let dot = 0;
       for (let t = 0; t < d; t++) dot += a[t] * b[t];
-      score = dot / (na * norm(b));
+      score = dot / (na * gNorms![j]);
     } else {
       let sq = 0;
       for (let t = 0; t < d; t++) sq += (a[t] - b[t]) ** 2;
@@ -95,4 +100,15 @@ export function nearest(
     if (best.length > k) best.pop();
   }
   return best;
+}
+
+/** Each row's L2 norm (1 for a zero row). */
+export function rowNorms(s: Split): Float64Array {
+  const norms = new Float64Array(s.n);
+  for (let i = 0; i < s.n; i++) {
+    let t = 0;
+    for (let j = i * s.dim; j < (i + 1) * s.dim; j++) t += s.data[j] * s.data[j];
+    norms[i] = Math.sqrt(t) || 1;
+  }
+  return norms;
 }

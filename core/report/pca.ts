@@ -10,6 +10,7 @@
  * ```
  */
 import { Rng } from "../rng.ts";
+import { blas } from "../blas.ts";
 
 export interface Pca2 {
   /** Row i's coordinates on the two axes, row-major [n, 2]. */
@@ -47,9 +48,28 @@ export function pca2(data: ArrayLike<number>, n: number, dim: number): Pca2 {
   return { points, axes, explained: [share(values[0]), share(values[1])] };
 }
 
-/** The sample covariance [dim, dim] (divided by n − 1). */
-function covariance(data: ArrayLike<number>, n: number, dim: number, mean: Float64Array): Float64Array {
+/**
+ * The sample covariance [dim, dim] (divided by n − 1), in float64. A BLAS dsyrk computes it where
+ * one is loaded (`native`, default) and the product is large: 2,000 flattened 3,136-d feature
+ * maps take 20 s in the loop below and a fraction of a second there.
+ */
+export function covariance(
+  data: ArrayLike<number>,
+  n: number,
+  dim: number,
+  mean: Float64Array,
+  native = true,
+): Float64Array {
   const cov = new Float64Array(dim * dim);
+  const lib = native && n * dim * dim > NATIVE_MIN_WORK ? blas() : null;
+  if (lib?.gramT64) {
+    const centred = new Float64Array(n * dim);
+    for (let i = 0; i < n; i++) for (let j = 0; j < dim; j++) centred[i * dim + j] = data[i * dim + j] - mean[j];
+    lib.gramT64(centred, n, dim, cov);
+    const d = Math.max(n - 1, 1);
+    for (let i = 0; i < cov.length; i++) cov[i] /= d;
+    return cov;
+  }
   const row = new Float64Array(dim);
   for (let i = 0; i < n; i++) {
     for (let j = 0; j < dim; j++) row[j] = data[i * dim + j] - mean[j];
@@ -69,6 +89,9 @@ function covariance(data: ArrayLike<number>, n: number, dim: number, mean: Float
   }
   return cov;
 }
+
+/** Below this many multiply-adds the plain loop is quick enough (and needs no FFI). */
+const NATIVE_MIN_WORK = 1e7;
 
 /** The `count` largest eigenpairs of the symmetric matrix `m` [dim, dim]. */
 function topEigen(m: Float64Array, dim: number, count: number): { vectors: Float64Array[]; values: number[] } {
