@@ -10,6 +10,7 @@ import { knn } from "../core/knn.ts";
 import { selectTopK, TopKScratch } from "../core/topk_select.ts";
 import { kmeans } from "../core/kmeans.ts";
 import { evaluateRetrieval } from "../core/retrieval.ts";
+import { verificationMetrics } from "../core/verification.ts";
 import { blas } from "../core/blas.ts";
 import { useBackend } from "../core/backend.ts";
 import { Rng } from "../core/rng.ts";
@@ -32,6 +33,9 @@ if (blas()) {
     await evaluateRetrieval({ data, n: big, dim, labels }, undefined, { nmi: false, engine: "native" });
   });
 }
+Deno.bench(`fnmr@fmr at 3 rates (two passes over every pair), ${big} × ${dim}`, async () => {
+  await verificationMetrics({ data, n: big, dim, labels }, undefined, { fmr: [0.001, 0.01, 0.1] });
+});
 Deno.bench(`knn tfjs cpu, ${small} × ${dim}, k 8`, { group: "knn" }, async () => {
   await knn(data.subarray(0, small * dim), small, data.subarray(0, small * dim), small, dim, 8, {
     excludeSelf: true,

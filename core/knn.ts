@@ -240,42 +240,69 @@ function squaredNorms(x: Float32Array, n: number, dim: number): Float32Array {
 
 function scoresToDistances(scores: Float32Array, metric: KnnMetric): Float32Array {
   const out = new Float32Array(scores.length);
-  for (let i = 0; i < scores.length; i++) {
-    const s = scores[i];
-    out[i] = metric === "cosine" ? 1 - s : metric === "euclidean" ? Math.sqrt(Math.max(0, -s)) : Math.max(0, -s);
-  }
+  for (let i = 0; i < scores.length; i++) out[i] = scoreToDistance(scores[i], metric);
   return out;
 }
 
+/** The [rows, ng] dot products of query rows start … start + rows − 1 with the gallery. */
+type Product = (start: number, rows: number) => Float32Array | Promise<Float32Array>;
+
+/** What a chunked pass over the scores needs (a {@link Problem} is one). */
+interface ScorePass {
+  q: Float32Array;
+  nq: number;
+  g: Float32Array;
+  ng: number;
+  dim: number;
+  metric: KnnMetric;
+  chunk: number;
+}
+
 /**
- * Chunked similarity products on the host side, each followed by the typed-array selection.
- * `product(start, rows)` returns the [rows, ng] dot products of a query chunk with the gallery;
- * returns the seconds spent in the products.
+ * Every chunk of query rows in turn: its products, turned into scores (for Euclidean metrics,
+ * minus the squared distance, so that larger is nearer for every metric), handed to `visit`.
+ * Returns the seconds spent in the products.
  */
-async function hostSelectKnn(
-  p: Problem,
-  product: (start: number, rows: number) => Float32Array | Promise<Float32Array>,
-  lists: { worst?: Float32Array; scan?: ScoreScan } = {},
+async function scanScoreChunks(
+  p: ScorePass,
+  product: Product,
+  visit: (start: number, rows: number, scores: Float32Array) => void,
 ): Promise<number> {
   const euclid = p.metric !== "cosine";
   const qq = euclid ? squaredNorms(p.q, p.nq, p.dim) : null;
   const gg = euclid ? squaredNorms(p.g, p.ng, p.dim) : null;
-  const top = p.k <= INSERTION_MAX_K ? new RunningTopK(p.nq, p.k, p.indices, p.scores, lists) : null;
-  const scratch = new TopKScratch(p.ng);
-  const members = p.labels ? galleryByLabel(p.labels.gallery) : null;
   let productMs = 0;
   for (let start = 0; start < p.nq; start += p.chunk) {
     const rows = Math.min(p.chunk, p.nq - start);
     const t0 = performance.now();
     const buf = await product(start, rows);
     productMs += performance.now() - t0;
-    for (let r = 0; r < rows; r++) {
-      const off = r * p.ng;
-      if (euclid) {
-        const a = qq![start + r];
-        // Minus the squared distance, so that larger is nearer for both metrics.
+    if (euclid) {
+      for (let r = 0; r < rows; r++) {
+        const a = qq![start + r], off = r * p.ng;
         for (let j = 0; j < p.ng; j++) buf[off + j] = 2 * buf[off + j] - a - gg![j];
       }
+    }
+    visit(start, rows, buf);
+  }
+  return productMs / 1000;
+}
+
+/**
+ * Chunked similarity products on the host side, each followed by the typed-array selection;
+ * returns the seconds spent in the products.
+ */
+function hostSelectKnn(
+  p: Problem,
+  product: Product,
+  lists: { worst?: Float32Array; scan?: ScoreScan } = {},
+): Promise<number> {
+  const top = p.k <= INSERTION_MAX_K ? new RunningTopK(p.nq, p.k, p.indices, p.scores, lists) : null;
+  const scratch = new TopKScratch(p.ng);
+  const members = p.labels ? galleryByLabel(p.labels.gallery) : null;
+  return scanScoreChunks(p, product, (start, rows, buf) => {
+    for (let r = 0; r < rows; r++) {
+      const off = r * p.ng;
       const skip = p.excludeSelf ? p.firstQueryRow + start + r : -1;
       const out = (start + r) * p.k;
       if (top) top.scanRow(start + r, buf, off, p.ng, 0, skip);
@@ -290,8 +317,7 @@ async function hostSelectKnn(
         p.firstRelevantRank![start + r] = rank > 0 ? rank : list ? rankOfFirst(buf, off, p.ng, skip, list) : 0;
       }
     }
-  }
-  return productMs / 1000;
+  });
 }
 
 /**
@@ -402,27 +428,35 @@ function fullRowRanks(
 
 /** BLAS sgemm per chunk into one reused buffer. */
 function nativeKnn(p: Problem): Promise<number> {
-  const lib = blas()!;
   // The chunk and the rows' thresholds in WebAssembly memory, for the SIMD scans.
   const arena = ScoreArena.create([p.chunk * p.ng, p.nq]);
   const [buf, worst] = arena.arrays;
-  const product = (start: number, rows: number) => {
+  return hostSelectKnn(p, blasProduct(p, buf), { worst, scan: arena.scan });
+}
+
+function blasProduct(p: ScorePass, buf: Float32Array): Product {
+  const lib = blas()!;
+  return (start, rows) => {
     lib.gemmNT(p.q.subarray(start * p.dim, (start + rows) * p.dim), rows, p.g, p.ng, p.dim, buf);
     return buf;
   };
-  return hostSelectKnn(p, product, { worst, scan: arena.scan });
 }
 
 /**
  * tfjs matMul per chunk on a CPU backend (cpu, wasm), read back for the selection: the scores
  * are in host memory anyway, and a typed-array scan beats a dozen tfjs kernels over each chunk.
  */
-async function tfjsProductKnn(p: Problem): Promise<number> {
+function tfjsProductKnn(p: Problem): Promise<number> {
+  return withTfjsProduct(p, (product) => hostSelectKnn(p, product));
+}
+
+/** A tfjs matMul per chunk, read back; the gallery tensor lives while `use` runs. */
+async function withTfjsProduct<T>(p: ScorePass, use: (product: Product) => Promise<T>): Promise<T> {
   // The gallery is kept transposed, [dim, ng]: the wasm backend's XNNPACK matMul is about 9× faster
   // on that layout than with transposeB.
   const gT = tf.tidy(() => tf.transpose(tf.tensor2d(p.g, [p.ng, p.dim])));
   try {
-    return await hostSelectKnn(p, async (start, rows) => {
+    return await use(async (start, rows) => {
       const product = tf.tidy(() => {
         const q = tf.tensor2d(p.q.subarray(start * p.dim, (start + rows) * p.dim), [rows, p.dim]);
         return tf.matMul(q, gT);
@@ -434,6 +468,50 @@ async function tfjsProductKnn(p: Problem): Promise<number> {
   } finally {
     gT.dispose();
   }
+}
+
+/**
+ * Every query's scores against the whole gallery, one chunk of query rows at a time, for a metric
+ * the kNN lists cannot give (e.g. a quantile over all pairs): `visit(start, rows, scores)` gets
+ * the [rows, ng] scores of queries start … start + rows − 1 — cosine similarity, or minus the
+ * squared distance — in an array it may not keep (the next chunk reuses it). The same products,
+ * normalisation and engines as {@link knn} (BLAS, or the tfjs backend read back to the host).
+ */
+export async function forEachScoreChunk(
+  query: Float32Array,
+  nq: number,
+  gallery: Float32Array,
+  ng: number,
+  dim: number,
+  opts: { metric?: KnnMetric; chunk?: number; engine?: KnnEngine },
+  visit: (start: number, rows: number, scores: Float32Array) => void,
+): Promise<{ seconds: number; flops: number }> {
+  const metric = opts.metric ?? "cosine";
+  if (!KNN_METRICS.includes(metric)) throw new DmlError(`knn: unknown metric '${metric}'; known: ${KNN_METRICS}`);
+  if (query.length !== nq * dim || gallery.length !== ng * dim) {
+    throw new DmlError(`knn: expected [${nq}, ${dim}] queries and [${ng}, ${dim}] gallery rows`);
+  }
+  const chunk = Math.max(
+    1,
+    Math.min(nq, opts.chunk && opts.chunk > 0 ? opts.chunk : Math.floor(DEFAULT_CHUNK_SCORES / ng)),
+  );
+  const cosine = metric === "cosine";
+  const g = cosine ? normalizeRows(gallery, ng, dim) : gallery;
+  const q = cosine ? (query === gallery ? g : normalizeRows(query, nq, dim)) : query;
+  const pass: ScorePass = { q, nq, g, ng, dim, metric, chunk };
+  const seconds = await resolveEngine(opts.engine) === "native"
+    ? await scanScoreChunks(pass, blasProduct(pass, new Float32Array(chunk * ng)), visit)
+    : await withTfjsProduct(pass, (product) => scanScoreChunks(pass, product, visit));
+  return { seconds, flops: 2 * nq * ng * dim };
+}
+
+/** The distance a score stands for, as {@link KnnResult.distances} reports it. */
+export function scoreToDistance(score: number, metric: KnnMetric): number {
+  return metric === "cosine"
+    ? 1 - score
+    : metric === "euclidean"
+    ? Math.sqrt(Math.max(0, -score))
+    : Math.max(0, -score);
 }
 
 /** Gallery indices of each label, ascending. */

@@ -14,7 +14,7 @@ export type OptionSpec =
   | { type: "number"; default?: number; min?: number; max?: number; integer?: boolean; gt?: number; doc: string }
   | { type: "boolean"; default?: boolean; doc: string }
   | { type: "string"; default?: string; choices?: readonly string[]; doc: string }
-  | { type: "numbers"; default?: number[]; min?: number; integer?: boolean; doc: string }
+  | { type: "numbers"; default?: number[]; min?: number; max?: number; integer?: boolean; doc: string }
   | { type: "strings"; default?: string[]; doc: string }
   | { type: "object"; default?: Record<string, unknown> | null; doc: string }
   | { type: "any"; default?: unknown; doc: string };
@@ -40,8 +40,11 @@ export function str(d: string | undefined, choices?: readonly string[], doc = ""
   return { type: "string", default: d, choices, doc };
 }
 /** A list of numbers. */
-export function nums(d: number[] | undefined, r: { min?: number; integer?: boolean; doc?: string } = {}): OptionSpec {
-  return { type: "numbers", default: d, min: r.min, integer: r.integer, doc: r.doc ?? "" };
+export function nums(
+  d: number[] | undefined,
+  r: { min?: number; max?: number; integer?: boolean; doc?: string } = {},
+): OptionSpec {
+  return { type: "numbers", default: d, min: r.min, max: r.max, integer: r.integer, doc: r.doc ?? "" };
 }
 /** A nested object (e.g. a wrapped component's section `{ use: margin, ... }`). */
 export function obj(d: Record<string, unknown> | null | undefined, doc = ""): OptionSpec {
@@ -101,11 +104,11 @@ function checkValue(spec: OptionSpec, v: unknown, p: string): unknown {
     case "numbers": {
       const what = `a list of ${spec.integer ? "integers" : "numbers"}${
         spec.min !== undefined ? ` >= ${spec.min}` : ""
-      }`;
+      }${spec.max !== undefined ? `${spec.min !== undefined ? " and" : ""} <= ${spec.max}` : ""}`;
       if (!Array.isArray(v)) throw new DmlError(`${p}: expected ${what}, got ${got}`);
       for (const x of v) {
         const bad = typeof x !== "number" || !Number.isFinite(x) || (spec.integer && !Number.isInteger(x)) ||
-          (spec.min !== undefined && x < spec.min);
+          (spec.min !== undefined && x < spec.min) || (spec.max !== undefined && x > spec.max);
         if (bad) throw new DmlError(`${p}: expected ${what}, got ${got}`);
       }
       return v;

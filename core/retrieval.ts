@@ -22,6 +22,7 @@ import { DmlError } from "./errors.ts";
 import { knn, type KnnEngine, type KnnResult, normalizeRows } from "./knn.ts";
 import { kmeans } from "./kmeans.ts";
 import { nmi, pairwiseF1 } from "./clustering_metrics.ts";
+import { verificationMetrics } from "./verification.ts";
 
 export interface RetrievalOptions {
   /** The K of each Recall@K. Default [1, 2, 4, 8]. */
@@ -61,6 +62,12 @@ export interface RetrievalOptions {
    * `avg_of_avgs`), so a large class does not outweigh the small ones.
    */
   average?: "queries" | "classes";
+  /**
+   * False match rates at which to report FNMR and the distance threshold over every query–gallery
+   * pair (`fnmr@fmr=F`, `threshold@fmr=F`; core/verification.ts). Default none: two more passes over
+   * the similarities.
+   */
+  fnmrAtFmr?: number[];
 }
 
 /** Checks a split is usable: non-empty, consistent lengths, finite values. `name` prefixes errors. */
@@ -97,6 +104,17 @@ export async function evaluateRetrieval(
     const c = await clusteringMetrics(query, o.metric ?? "cosine", o);
     if (wantNmi) out.nmi = c.nmi;
     if (wantF1) out.f1 = c.f1;
+  }
+  if (o.fnmrAtFmr?.length) {
+    Object.assign(
+      out,
+      await verificationMetrics(query, gallery, {
+        fmr: o.fnmrAtFmr,
+        metric: o.metric,
+        chunk: o.chunk,
+        engine: o.engine,
+      }),
+    );
   }
   out.lone_queries = lone;
   return out;

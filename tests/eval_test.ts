@@ -652,6 +652,13 @@ Deno.test("registry: the retrieval evaluator uses the same code and validates it
   assertEquals(await ev.evaluate(s), await evaluateRetrieval(s, undefined, { recallAt: [1, 2], nmi: false }));
   await rejects(() => registry.create("evaluator", "retrieval", { metric: "manhattan" }), DmlError);
   await rejects(() => registry.create("evaluator", "retrieval", { recallAt: [0] }), DmlError);
+  await rejects(
+    () => registry.create("evaluator", "retrieval", { fnmrAtFmr: [0.01, 1.5] }, { path: "eval" }),
+    (e: Error) => e instanceof DmlError && /eval\.fnmrAtFmr: expected a list of numbers >= 0 and <= 1/.test(e.message),
+  );
+  const verify = await registry.create<Evaluator>("evaluator", "retrieval", { nmi: false, fnmrAtFmr: [0.2] });
+  const m = await verify.evaluate(s);
+  assert("fnmr@fmr=0.2" in m && "threshold@fmr=0.2" in m);
 });
 
 Deno.test("bad input: one clear DmlError each", async () => {
@@ -764,6 +771,12 @@ Deno.test("eval command: every flag reaches the evaluation", async () => {
     const centred = await last([...one, "--k", "2,5", "--center"]);
     assertEquals(centred, await evaluateRetrieval(s, undefined, { recallAt: [2, 5], center: true }));
     assert(JSON.stringify(centred) !== JSON.stringify(await last([...one, "--k", "2,5"])), "--center changes nothing");
+    const verified = await last([...one, "--k", "2", "--no-nmi", "--fnmr-at-fmr", "0.01, 0.5"]);
+    assertEquals(
+      verified,
+      await evaluateRetrieval(s, undefined, { recallAt: [2], nmi: false, fnmrAtFmr: [0.01, 0.5] }),
+    );
+    assert("fnmr@fmr=0.5" in verified && "threshold@fmr=0.01" in verified);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -814,6 +827,8 @@ Deno.test("eval command: bad files and flags are one-line DmlErrors with nothing
       [["--embeddings", `${dir}/missing.npy`, "--labels", `${dir}/l.npy`], /no such file/],
       [["--embeddings", `${dir}/e.npy`, "--labels", `${dir}/l.npy`, "--metric", "l1"], /--metric/],
       [["--embeddings", `${dir}/e.npy`, "--labels", `${dir}/l.npy`, "--average", "labels"], /--average must be/],
+      [["--embeddings", `${dir}/e.npy`, "--labels", `${dir}/l.npy`, "--fnmr-at-fmr", "0.1,2"], /--fnmr-at-fmr must be/],
+      [["--embeddings", `${dir}/e.npy`, "--labels", `${dir}/l.npy`, "--fnmr-at-fmr", "0.1,"], /--fnmr-at-fmr must be/],
       [["--embeddings", `${dir}/e.npy`, "--labels", `${dir}/l.npy`, "--k", "0"], /--k/],
       [
         ["--embeddings", `${dir}/e.npy`, "--labels", `${dir}/l.npy`, "--gallery-embeddings", `${dir}/e.npy`],

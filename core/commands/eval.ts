@@ -7,6 +7,7 @@
  * ```sh
  * deno task eval --embeddings E.npy --labels L.npy [--gallery-embeddings G.npy --gallery-labels GL.npy] \
  *   [--metric cosine|euclidean] [--center] [--average queries|classes] [--k 1,2,4,8] [--no-nmi] [--f1] \
+ *   [--fnmr-at-fmr 0.001,0.01] \
  *   [--backend cpu|wasm|webgpu|auto]
  * ```
  */
@@ -24,7 +25,7 @@ import { blas } from "../blas.ts";
 export const EVAL_USAGE =
   "deno task eval --embeddings E.npy --labels L.npy [--gallery-embeddings G.npy --gallery-labels GL.npy] " +
   "[--metric cosine|euclidean] [--center] [--average queries|classes] [--k 1,2,4,8] [--no-nmi] [--f1] " +
-  "[--backend auto|cpu|wasm|webgpu] [--chunk ROWS] [--engine auto|backend|native]";
+  "[--fnmr-at-fmr 0.001,0.01] [--backend auto|cpu|wasm|webgpu] [--chunk ROWS] [--engine auto|backend|native]";
 const USAGE = `usage: ${EVAL_USAGE}`;
 
 /** Runs the eval command on its arguments (after `eval`). Uses the registry's `retrieval` evaluator when given. */
@@ -42,6 +43,7 @@ export async function evalCommand(args: string[], registry?: Registry): Promise<
     average: flags.average,
     nmi: flags.nmi,
     f1: flags.f1,
+    fnmrAtFmr: flags.fnmrAtFmr,
     chunk: flags.chunk,
     engine: flags.engine,
   };
@@ -72,6 +74,7 @@ interface Flags {
   recallAt: number[];
   nmi: boolean;
   f1: boolean;
+  fnmrAtFmr: number[];
   backend: BackendName;
   chunk: number;
   engine: "auto" | "backend" | "native";
@@ -94,6 +97,7 @@ function parse(args: string[]): Flags {
         k: { type: "string", default: "1,2,4,8" },
         "no-nmi": { type: "boolean", default: false },
         f1: { type: "boolean", default: false },
+        "fnmr-at-fmr": { type: "string", default: "" },
         backend: { type: "string", default: "auto" },
         chunk: { type: "string", default: "0" },
         engine: { type: "string", default: "auto" },
@@ -120,6 +124,12 @@ function parse(args: string[]): Flags {
   if (recallAt.some((s) => !/^[1-9][0-9]*$/.test(s))) {
     throw new DmlError(`eval: --k must be a comma-separated list of positive integers, got '${values.k}'`);
   }
+  const fmr = values["fnmr-at-fmr"] ? values["fnmr-at-fmr"].split(",").map((s) => s.trim()) : [];
+  if (fmr.some((s) => s === "" || !(Number(s) >= 0 && Number(s) <= 1))) {
+    throw new DmlError(
+      `eval: --fnmr-at-fmr must be a comma-separated list of rates in [0, 1], got '${values["fnmr-at-fmr"]}'`,
+    );
+  }
   if (!BACKENDS.includes(values.backend as BackendName)) {
     throw new DmlError(`eval: --backend must be one of ${BACKENDS.join(", ")}, got '${values.backend}'`);
   }
@@ -141,6 +151,7 @@ function parse(args: string[]): Flags {
     recallAt: recallAt.map(Number),
     nmi: !values["no-nmi"],
     f1: values.f1!,
+    fnmrAtFmr: fmr.map(Number),
     backend: values.backend as BackendName,
     chunk: Number(values.chunk),
     engine,

@@ -28,6 +28,12 @@ export const plugin: Plugin = {
         ),
         nmi: bool(true, "k-means NMI on the query embeddings (clusters = classes)"),
         f1: bool(false, "pairwise F1 of the same k-means clustering"),
+        fnmrAtFmr: nums([], {
+          min: 0,
+          max: 1,
+          doc:
+            "false match rates: FNMR and the distance threshold at each, over every query-gallery pair (OML's fnmr@fmr)",
+        }),
         k: int(0, {
           min: 0,
           doc:
