@@ -1,5 +1,5 @@
 /**
- * The command line: `train`, `eval`, `report`, `plugins`. Bad input of any kind ends as one line on
+ * The command line: `train`, `embed`, `eval`, `report`, `plugins`. Bad input of any kind ends as one line on
  * stderr and exit code 2; nothing else prints a stack trace unless DML_DEBUG is set.
  *
  * ```ts
@@ -16,7 +16,8 @@ import type { OptionSpec } from "./options.ts";
 const USAGE = `usage:
   deno task train RECIPE [--set key.path=value]... [--resume RUN_DIR]
   deno task train --resume RUN_DIR
-  deno task eval --embeddings E.npy --labels L.npy [--gallery-embeddings G.npy --gallery-labels GL.npy] [--metric cosine|euclidean] [--k 1,2,4,8] [--no-nmi] [--f1] [--backend B] [--chunk ROWS] [--engine auto|backend|native]
+  deno task embed RUN_DIR [--space embedding|features] [--set key.path=value]... [--out DIR]
+  deno task eval --embeddings E.npy --labels L.npy [--gallery-embeddings G.npy --gallery-labels GL.npy] [--metric cosine|euclidean] [--center] [--average queries|classes] [--k 1,2,4,8] [--no-nmi] [--f1] [--fnmr-at-fmr 0.001,0.01] [--backend B] [--chunk ROWS] [--engine auto|backend|native]
   deno task report RUN_DIR... [--out FILE]
   deno task plugins [KIND]`;
 
@@ -27,6 +28,11 @@ export async function main(args: string[], registry: Registry): Promise<number> 
     switch (command) {
       case "train":
         return await trainCommand(rest, registry);
+      case "embed": {
+        const { embedCommand } = await import("./commands/embed.ts");
+        for (const file of await embedCommand(rest, registry)) console.log(file);
+        return 0;
+      }
       case "eval": {
         const { evalCommand } = await import("./commands/eval.ts");
         await evalCommand(rest, registry);

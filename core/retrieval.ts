@@ -19,7 +19,7 @@
  */
 import type { Split } from "./types.ts";
 import { DmlError } from "./errors.ts";
-import { knn, type KnnEngine, type KnnResult, normalizeRows } from "./knn.ts";
+import { DEFAULT_CHUNK_SCORES, knn, type KnnEngine, type KnnResult, normalizeRows } from "./knn.ts";
 import { kmeans } from "./kmeans.ts";
 import { nmi, pairwiseF1 } from "./clustering_metrics.ts";
 import { verificationMetrics } from "./verification.ts";
@@ -164,7 +164,10 @@ export async function neighbourStage(
   const k = Math.max(1, Math.min(available, o.k && o.k > 0 ? o.k : maxR));
   const needRank = Math.max(...recallAt) > k;
   const listEntries = o.listEntries && o.listEntries > 0 ? o.listEntries : DEFAULT_LIST_ENTRIES;
-  const block = Math.max(1, Math.floor(listEntries / k));
+  // Whole similarity chunks per block: each block's products then have the shapes of the unblocked
+  // run's, so blocking changes no rounding and no result.
+  const chunk = Math.max(1, o.chunk && o.chunk > 0 ? o.chunk : Math.floor(DEFAULT_CHUNK_SCORES / ref.n));
+  const block = Math.max(chunk, Math.floor(listEntries / k / chunk) * chunk);
   const tally = new NeighbourTally(recallAt, o.average ?? "queries");
   let stats: KnnStats | undefined;
   for (let start = 0; start < query.n; start += block) {

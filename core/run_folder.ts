@@ -14,6 +14,18 @@ import type { State } from "./types.ts";
 export class RunFolder {
   private constructor(readonly dir: string) {}
 
+  /**
+   * Fails unless the process may write under `output`: called before the data is loaded, so that a
+   * forbidden output folder is the only line printed.
+   */
+  static checkWritable(output: string): void {
+    let state = "granted";
+    try {
+      state = Deno.permissions.querySync({ name: "write", path: output }).state;
+    } catch { /* a runtime without the permissions API: let mkdir decide */ }
+    if (state !== "granted") throw notAllowed(output);
+  }
+
   /** A new folder named after the time; never reuses an existing one. */
   static async create(output: string, name: string, recipeYaml: string): Promise<RunFolder> {
     const stamp = new Date().toISOString().replace(/:/g, "-").replace(/\..*$/, "");
@@ -22,11 +34,7 @@ export class RunFolder {
     try {
       await Deno.mkdir(dir, { recursive: true });
     } catch (e) {
-      if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
-        throw new DmlError(
-          `output: not allowed to write to '${output}' (the train task may write under runs/ only; run deno with --allow-write=${output})`,
-        );
-      }
+      if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) throw notAllowed(output);
       throw e;
     }
     await Deno.writeTextFile(`${dir}/recipe.yaml`, recipeYaml);
@@ -54,13 +62,13 @@ export class RunFolder {
   }
 
   /** The newest complete checkpoint of a run folder. */
-  static async latestCheckpoint(dir: string): Promise<string> {
-    if (!(await exists(`${dir}/recipe.yaml`))) throw new DmlError(`--resume ${dir}: not a run folder (no recipe.yaml)`);
+  static async latestCheckpoint(dir: string, what = `--resume ${dir}`): Promise<string> {
+    if (!(await exists(`${dir}/recipe.yaml`))) throw new DmlError(`${what}: not a run folder (no recipe.yaml)`);
     const names: string[] = [];
     try {
       for await (const e of Deno.readDir(`${dir}/checkpoints`)) if (/^epoch-\d+$/.test(e.name)) names.push(e.name);
     } catch { /* no checkpoints folder */ }
-    if (names.length === 0) throw new DmlError(`--resume ${dir}: the run has no checkpoint yet`);
+    if (names.length === 0) throw new DmlError(`${what}: the run has no checkpoint yet`);
     names.sort();
     return `${dir}/checkpoints/${names[names.length - 1]}`;
   }
@@ -93,4 +101,10 @@ async function exists(path: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+function notAllowed(output: string): DmlError {
+  return new DmlError(
+    `output: not allowed to write to '${output}' (the train task may write under runs/ only; run deno with --allow-write=${output})`,
+  );
 }

@@ -51,7 +51,7 @@ export interface TrainResult {
 }
 
 /** Kernels a backward pass through the built-in backbones needs; `auto` avoids a backend without them. */
-const TRAINING_KERNELS = [
+export const TRAINING_KERNELS = [
   "Conv2DBackpropFilter",
   "Conv2DBackpropInput",
   "MaxPoolGrad",
@@ -60,6 +60,7 @@ const TRAINING_KERNELS = [
 ];
 
 export async function train(recipe: Recipe, registry: Registry, opts: TrainOptions = {}): Promise<TrainResult> {
+  if (!opts.resumeDir) RunFolder.checkWritable(recipe.output);
   const backend = await useBackend(recipe.train.backend as never, { needs: TRAINING_KERNELS });
   const c = await assemble(recipe, registry);
   const t = recipe.train as Recipe["train"] & ScheduleOptions & {
@@ -354,10 +355,7 @@ async function snapshot(c: Components, trainables: Variable[], head: Record<stri
 }
 
 function restore(c: Components, s: Record<string, State>, where: string): void {
-  const trainables = [...c.backbone.trainableWeights, ...(c.loss.trainableWeights ?? [])];
-  assign(trainables, s.trainables, `${where}: weights`);
-  assign(c.backbone.stateWeights ?? [], s.backboneState, `${where}: backbone state`);
-  assign(c.loss.stateWeights ?? [], s.lossState, `${where}: loss state`);
+  restoreWeights(c, s, where);
   c.optimizer.load(s.optimizer);
   if (c.memory) {
     if (s.memory === null || s.memory === undefined) {
@@ -367,6 +365,14 @@ function restore(c: Components, s: Record<string, State>, where: string): void {
   }
   const hooks = (s.hooks ?? {}) as Record<string, State>;
   for (const [name, h] of c.ordered) if (h.loadState && hooks[name] !== undefined) h.loadState(hooks[name]);
+}
+
+/** The network's part of a checkpoint: trainable weights and state (batch-norm statistics) of backbone and loss. */
+export function restoreWeights(c: Components, s: Record<string, State>, where: string): void {
+  const trainables = [...c.backbone.trainableWeights, ...(c.loss.trainableWeights ?? [])];
+  assign(trainables, s.trainables, `${where}: weights`);
+  assign(c.backbone.stateWeights ?? [], s.backboneState, `${where}: backbone state`);
+  assign(c.loss.stateWeights ?? [], s.lossState, `${where}: loss state`);
 }
 
 function assign(vars: Variable[], saved: State, what: string): void {

@@ -99,6 +99,19 @@ for (const [name, files, args, pattern] of cases) {
   });
 }
 
+Deno.test("bad input: an output folder the train task may not write is the only line, before the data's notices", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // The task's own permissions; the quickstart's dataset would print a notice when it loads.
+    const flags = ["--allow-read", "--allow-env", "--allow-write=runs,.cache", "--allow-sys", "--allow-ffi"];
+    const r = await runCli(dir, flags, ["train", `${ROOT}recipes/quickstart.yaml`, "--set", "output=elsewhere"]);
+    oneLine(r, /^error: output: not allowed to write to 'elsewhere'/);
+    assertEquals([...Deno.readDirSync(dir)], []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("resume: another recipe or a damaged checkpoint is refused and the run is left as it was", async () => {
   const dir = await workspace({ "other.yaml": base + "loss: { margin: 0.1 }\n" });
   const first = await cli(dir, "train", "toy.yaml", "--set", "train.epochs=1", "--quiet");

@@ -1,0 +1,96 @@
+/**
+ * `deno task embed`: the embeddings of a trained run, written as NumPy files, so that they can be
+ * evaluated again (`deno task eval`, with other options or another split) or taken elsewhere
+ * without retraining. The run's own recipe is rebuilt (with `--set` overrides, e.g. another
+ * test sample: `data.testPerClass=0`), its latest checkpoint loaded, and each evaluation split
+ * embedded as the trainer's evaluation does (`eval.space` unless `--space` says otherwise).
+ *
+ * ```sh
+ * deno task embed runs/quickstart/2026-11-23T10-00-00 [--space embedding|features] [--set key=value]... [--out DIR]
+ * # -> DIR/test.npy, DIR/test_labels.npy (or query/gallery pairs); DIR defaults to RUN/embeddings/<space>
+ * deno task eval --embeddings DIR/test.npy --labels DIR/test_labels.npy --center
+ * ```
+ */
+import { parseArgs } from "node:util";
+import { DmlError } from "../errors.ts";
+import type { Registry } from "../registry.ts";
+import { loadRecipe, resolveRecipe } from "../recipe.ts";
+import { assemble } from "../assemble.ts";
+import { useBackend } from "../backend.ts";
+import { RunFolder } from "../run_folder.ts";
+import { loadCheckpoint } from "../checkpoint.ts";
+import { restoreWeights, TRAINING_KERNELS } from "../trainer.ts";
+import { embedSplit } from "../embed.ts";
+import { encodeNpy } from "../npy.ts";
+import type { Dataset, State } from "../types.ts";
+
+export const EMBED_USAGE = "deno task embed RUN_DIR [--space embedding|features] [--set key.path=value]... [--out DIR]";
+
+/** Runs the embed command on its arguments (after `embed`); returns the files written. */
+export async function embedCommand(args: string[], registry: Registry): Promise<string[]> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      options: { space: { type: "string" }, set: { type: "string", multiple: true }, out: { type: "string" } },
+    });
+  } catch (e) {
+    throw new DmlError(`embed: ${(e as Error).message.split("\n")[0]} (usage: ${EMBED_USAGE})`);
+  }
+  const { values, positionals } = parsed;
+  if (positionals.length !== 1) throw new DmlError(`embed takes one run folder (usage: ${EMBED_USAGE})`);
+  const run = positionals[0].replace(/\/+$/, "");
+  const space = values.space;
+  if (space !== undefined && space !== "embedding" && space !== "features") {
+    throw new DmlError(`embed: --space must be embedding or features, got '${space}'`);
+  }
+  const checkpoint = await RunFolder.latestCheckpoint(run, `embed ${run}`);
+  const raw = await loadRecipe(`${run}/recipe.yaml`, values.set ?? []);
+  const recipe = await resolveRecipe(raw, registry, absolute(run));
+  const state = await loadCheckpoint(checkpoint) as Record<string, State>;
+  // The data's notices (e.g. malformed rows dropped) wait until the checkpoint fits the model, so
+  // that a mismatch is the only line printed.
+  const notices: unknown[][] = [], warn = console.warn;
+  console.warn = (...a: unknown[]) => void notices.push(a);
+  let c;
+  try {
+    await useBackend(recipe.train.backend as never, { needs: TRAINING_KERNELS });
+    c = await assemble(recipe, registry);
+    restoreWeights(c, state, checkpoint);
+  } finally {
+    console.warn = warn;
+  }
+  for (const a of notices) console.warn(...a);
+  const onFeatures = (space ?? recipe.eval.space) === "features";
+  const splits: [string, Dataset | undefined][] = c.data.test
+    ? [["test", c.data.test]]
+    : [["query", c.data.query], ["gallery", c.data.gallery]];
+  if (splits.some(([, s]) => !s)) {
+    throw new DmlError(`embed ${run}: the dataset has neither a test split nor query and gallery splits`);
+  }
+  // Everything is embedded before anything is written: bad input leaves no half-written folder.
+  const files: [string, Uint8Array][] = [];
+  for (const [name, split] of splits) {
+    const e = await embedSplit(split!, c.backbone, c.loss, {
+      batch: recipe.train.evalBatch as number,
+      features: onFeatures,
+    });
+    files.push([`${name}.npy`, encodeNpy(e.data, [e.n, e.dim])], [`${name}_labels.npy`, encodeNpy(e.labels, [e.n])]);
+  }
+  const out = (values.out ?? `${run}/embeddings/${onFeatures ? "features" : "embedding"}`).replace(/\/+$/, "");
+  await Deno.mkdir(out, { recursive: true });
+  const written: string[] = [];
+  for (const [name, bytes] of files) {
+    // Each file appears whole or not at all: written beside its name, then renamed over it.
+    const tmp = `${out}/.${name}.tmp-${crypto.randomUUID().slice(0, 8)}`;
+    await Deno.writeFile(tmp, bytes);
+    await Deno.rename(tmp, `${out}/${name}`);
+    written.push(`${out}/${name}`);
+  }
+  return written;
+}
+
+function absolute(dir: string): string {
+  return dir.startsWith("/") ? dir : `${Deno.cwd()}/${dir}`;
+}
