@@ -14,6 +14,7 @@
  * ```
  */
 import { jsScan, type ScoreScan } from "./score_scan.ts";
+import { reverseOrderKey } from "./float_key.ts";
 
 /** Above this k the selection path beats insertion into a sorted list. */
 export const INSERTION_MAX_K = 48;
@@ -197,7 +198,7 @@ function selectionTopK(
   let m = 0;
   for (let j = 0; j < n; j++) {
     if (j === skip) continue;
-    const key = bestFirstKey(bits[j]);
+    const key = reverseOrderKey(bits[j]); // best score first
     keys[m] = key;
     columns[m++] = j;
     counts[key >>> TOP_SHIFT]++;
@@ -218,16 +219,6 @@ function selectionTopK(
 
 /** Digits of 11, 11 and 10 bits; the top one (bits 22–31) picks the columns worth sorting. */
 const DIGIT_BITS = 11, RADIX = 1 << DIGIT_BITS, TOP_SHIFT = 2 * DIGIT_BITS;
-
-/**
- * The float32 with these bits as a key whose ascending order is the score's descending order:
- * flipping the sign bit of positives and every bit of negatives orders floats as unsigned ints,
- * and the complement reverses it. −0 is read as +0 (equal scores).
- */
-function bestFirstKey(u: number): number {
-  if (u === 0x80000000) u = 0;
-  return (u & 0x80000000 ? u : ~u & 0x7fffffff) >>> 0;
-}
 
 /** Stable LSD radix sort of the first m (key, column) entries; returns the columns in order. */
 function radixSort(s: TopKScratch, m: number): Int32Array {

@@ -21,6 +21,7 @@
 import type { Split } from "./types.ts";
 import { DmlError } from "./errors.ts";
 import { forEachScoreChunk, type KnnEngine, scoreToDistance } from "./knn.ts";
+import { floatKey, keyToFloat, orderKey } from "./float_key.ts";
 
 export interface VerificationOptions {
   /** False match rates in [0, 1]. */
@@ -111,8 +112,7 @@ export async function verificationMetrics(
     let rejected = 0;
     for (let b = w.bucketHi.bucket + 1; b < BUCKETS; b++) rejected += positives[b];
     for (const d of kept) {
-      keyFloat[0] = d;
-      const b = orderKey(keyWord[0]) >>> HALF;
+      const b = floatKey(d) >>> HALF;
       if (b >= w.bucketLo.bucket && b <= w.bucketHi.bucket && d >= threshold) rejected++;
     }
     out[`fnmr@fmr=${w.f}`] = rejected / nPos;
@@ -134,25 +134,11 @@ function bucketOf(counts: Float64Array, rank: number): { bucket: number; within:
 /** The distance at `within` inside its bucket, from the second pass's counts of low bits. */
 function valueAt(at: { bucket: number; within: number }, fine: Map<number, Float64Array>): number {
   const low = bucketOf(fine.get(at.bucket)!, at.within).bucket;
-  return fromOrderKey(((at.bucket << HALF) | low) >>> 0);
+  return keyToFloat(((at.bucket << HALF) | low) >>> 0);
 }
 
 function sum(counts: Float64Array): number {
   let s = 0;
   for (const c of counts) s += c;
   return s;
-}
-
-/** The bits of a float32 as an unsigned key in the same order as the value (−0 as +0). */
-function orderKey(u: number): number {
-  if (u === 0x80000000) u = 0;
-  return (u & 0x80000000 ? ~u : u | 0x80000000) >>> 0;
-}
-
-const keyFloat = new Float32Array(1), keyWord = new Uint32Array(keyFloat.buffer);
-
-/** The float32 whose {@link orderKey} is `key`. */
-function fromOrderKey(key: number): number {
-  keyWord[0] = key & 0x80000000 ? key & 0x7fffffff : ~key;
-  return keyFloat[0];
 }

@@ -6,6 +6,7 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { RunningTopK, selectTopK, TopKScratch } from "../core/topk_select.ts";
 import { jsScan, ScoreArena } from "../core/score_scan.ts";
+import { floatKey, keyToFloat, orderKey, reverseOrderKey } from "../core/float_key.ts";
 import { Rng } from "../core/rng.ts";
 
 /** The k best columns of a row by full sort: larger score first, then lower column. */
@@ -133,4 +134,24 @@ Deno.test("ScoreArena: the SIMD scan finds the same first score as the JavaScrip
   const plain = Float32Array.of(0, 0, 5, 0);
   assertEquals(arena.scan.firstAbove(plain, 0, 4, 1), 2);
   assertEquals(arena.scan.firstAboveEach(plain, 0, worst, 0, 4), 0);
+});
+
+Deno.test("float keys: orderKey sorts as the floats do (−0 = +0, infinities), keyToFloat inverts it", () => {
+  const rng = new Rng(4);
+  const values = Float32Array.from(
+    { length: 2000 },
+    (_, i) =>
+      i % 50 === 0 ? [-0, 0, Infinity, -Infinity, 1e-45, -1e-45][i % 6] : rng.normal() * 10 ** (rng.int(20) - 10),
+  );
+  const bits = new Uint32Array(values.buffer);
+  for (let i = 0; i < values.length; i++) {
+    const ki = orderKey(bits[i]);
+    assertEquals(keyToFloat(ki), values[i] === 0 ? 0 : values[i], `value ${values[i]}`);
+    assertEquals(floatKey(values[i]), ki);
+    assertEquals(reverseOrderKey(bits[i]), (0xffffffff - ki) >>> 0);
+    for (const j of [i - 1, i + 7].filter((j) => j >= 0 && j < values.length)) {
+      const kj = orderKey(bits[j]);
+      assertEquals(Math.sign(ki - kj), Math.sign(values[i] - values[j]), `${values[i]} vs ${values[j]}`);
+    }
+  }
 });
