@@ -21,15 +21,17 @@ const SMALL = [
 ];
 const TASK_FLAGS = ["--allow-read", "--allow-env", "--allow-write=runs,.cache", "--allow-sys", "--allow-ffi"];
 
-async function quiet<T>(fn: () => Promise<T>): Promise<T> {
-  const log = console.log, error = console.error;
-  console.log = () => {}, console.error = () => {};
+/** Runs `fn` with console output swallowed; returns its result and what it printed to stdout. */
+async function captured<T>(fn: () => Promise<T>): Promise<[T, string[]]> {
+  const log = console.log, error = console.error, warn = console.warn, out: string[] = [];
+  console.log = (...a: unknown[]) => void out.push(a.join(" ")), console.error = () => {}, console.warn = () => {};
   try {
-    return await fn();
+    return [await fn(), out];
   } finally {
-    console.log = log, console.error = error;
+    console.log = log, console.error = error, console.warn = warn;
   }
 }
+const quiet = async <T>(fn: () => Promise<T>) => (await captured(fn))[0];
 
 async function trainSmall(out: string): Promise<string> {
   const sets = [...SMALL, `output=${out}`].flatMap((s) => ["--set", s]);
@@ -68,6 +70,27 @@ Deno.test("embed: the written embeddings are those the trainer evaluated; --spac
   }
 });
 
+Deno.test("eval --run: the run's checkpoint through its own evaluator, --set reaching the evaluator and the data", async () => {
+  const run = await trainedRun();
+  const records = (await Deno.readTextFile(`${run}/metrics.jsonl`)).trim().split("\n").map((l) => JSON.parse(l));
+  const { type: _t, epoch: _e, step: _s, ...trained } = records.filter((r) => r.type === "eval").at(-1);
+  const evalRun = async (...args: string[]) => {
+    const [code, out] = await captured(() => main(["eval", "--run", run, ...args], createRegistry()));
+    assertEquals(code, 0);
+    return JSON.parse(out.at(-1)!);
+  };
+  assertEquals(await evalRun(), trained);
+  const sets = ["--set", "eval.fnmrAtFmr=[0.1]", "--set", "data.testPerClass=40"];
+  const verified = await evalRun(...sets);
+  // The same as evaluating what embed writes with those overrides (80 images), with the options added.
+  assertEquals(await quiet(() => main(["embed", run, ...sets, "--out", `${run}/forty`], createRegistry())), 0);
+  const forty = await split(`${run}/forty`, "test");
+  assertEquals(forty.n, 80);
+  assertEquals(verified, await evaluateRetrieval(forty, undefined, { center: true, fnmrAtFmr: [0.1] }));
+  const head = await evalRun("--space", "embedding");
+  ok(JSON.stringify(head) !== JSON.stringify(trained), "--space embedding changed nothing");
+});
+
 Deno.test("embed: bad input is one line, exit code 2, and nothing written", async () => {
   const cwd = CWD;
   try {
@@ -82,6 +105,8 @@ Deno.test("embed: bad input is one line, exit code 2, and nothing written", asyn
       [["embed", rel, "--set", "backbone.dim=32"], /checkpoints\/epoch-0001: weights: tensor \d+ has \d+ values/],
       [["embed", rel, "--set", "data.testClasses=[0,99]"], /data\.testClasses: unknown class 99/],
       [["embed"], /embed takes one run folder/],
+      [["eval", "--run", rel, "--k", "1,2"], /with --run: .*evaluator options go in --set eval\.KEY=VALUE/],
+      [["eval", "--run", "runs/none"], /^error: eval --run runs\/none: not a run folder/],
     ];
     for (const [args, pattern] of cases) {
       assertOneLineError(await runCli(cwd, TASK_FLAGS, args), pattern);

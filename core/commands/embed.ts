@@ -22,7 +22,9 @@ import { loadCheckpoint } from "../checkpoint.ts";
 import { restoreWeights, TRAINING_KERNELS } from "../trainer.ts";
 import { embedSplit } from "../embed.ts";
 import { encodeNpy } from "../npy.ts";
-import type { Dataset, State } from "../types.ts";
+import type { Dataset, Split, State } from "../types.ts";
+import type { Recipe } from "../recipe.ts";
+import type { Components } from "../assemble.ts";
 
 export const EMBED_USAGE = "deno task embed RUN_DIR [--space embedding|features] [--set key.path=value]... [--out DIR]";
 
@@ -45,39 +47,12 @@ export async function embedCommand(args: string[], registry: Registry): Promise<
   if (space !== undefined && space !== "embedding" && space !== "features") {
     throw new DmlError(`embed: --space must be embedding or features, got '${space}'`);
   }
-  const checkpoint = await RunFolder.latestCheckpoint(run, `embed ${run}`);
-  const raw = await loadRecipe(`${run}/recipe.yaml`, values.set ?? []);
-  const recipe = await resolveRecipe(raw, registry, absolute(run));
-  const state = await loadCheckpoint(checkpoint) as Record<string, State>;
-  // The data's notices (e.g. malformed rows dropped) wait until the checkpoint fits the model, so
-  // that a mismatch is the only line printed.
-  const notices: unknown[][] = [], warn = console.warn;
-  console.warn = (...a: unknown[]) => void notices.push(a);
-  let c;
-  try {
-    await useBackend(recipe.train.backend as never, { needs: TRAINING_KERNELS });
-    c = await assemble(recipe, registry);
-    restoreWeights(c, state, checkpoint);
-  } finally {
-    console.warn = warn;
-  }
-  for (const a of notices) console.warn(...a);
-  const onFeatures = (space ?? recipe.eval.space) === "features";
-  const splits: [string, Dataset | undefined][] = c.data.test
-    ? [["test", c.data.test]]
-    : [["query", c.data.query], ["gallery", c.data.gallery]];
-  if (splits.some(([, s]) => !s)) {
-    throw new DmlError(`embed ${run}: the dataset has neither a test split nor query and gallery splits`);
-  }
+  const { onFeatures, embedded } = await embedRun(registry, run, values.set ?? [], space, "embed");
   // Everything is embedded before anything is written: bad input leaves no half-written folder.
-  const files: [string, Uint8Array][] = [];
-  for (const [name, split] of splits) {
-    const e = await embedSplit(split!, c.backbone, c.loss, {
-      batch: recipe.train.evalBatch as number,
-      features: onFeatures,
-    });
-    files.push([`${name}.npy`, encodeNpy(e.data, [e.n, e.dim])], [`${name}_labels.npy`, encodeNpy(e.labels, [e.n])]);
-  }
+  const files: [string, Uint8Array][] = embedded.flatMap(([name, e]) => [
+    [`${name}.npy`, encodeNpy(e.data, [e.n, e.dim])],
+    [`${name}_labels.npy`, encodeNpy(e.labels, [e.n])],
+  ]);
   const out = (values.out ?? `${run}/embeddings/${onFeatures ? "features" : "embedding"}`).replace(/\/+$/, "");
   await Deno.mkdir(out, { recursive: true });
   const written: string[] = [];
@@ -93,4 +68,59 @@ export async function embedCommand(args: string[], registry: Registry): Promise<
 
 function absolute(dir: string): string {
   return dir.startsWith("/") ? dir : `${Deno.cwd()}/${dir}`;
+}
+
+/** A trained run rebuilt from its folder, and its evaluation splits embedded. */
+export interface EmbeddedRun {
+  recipe: Recipe;
+  components: Components;
+  onFeatures: boolean;
+  /** ["test", split], or ["query", q] and ["gallery", g]. */
+  embedded: [string, Split][];
+}
+
+/**
+ * Rebuilds the run in `run` from its saved recipe (with `sets` applied), loads its latest
+ * checkpoint's weights and embeds each evaluation split as the trainer's evaluation does.
+ * `command` names the command in error messages.
+ */
+export async function embedRun(
+  registry: Registry,
+  run: string,
+  sets: string[],
+  space: "embedding" | "features" | undefined,
+  command: string,
+): Promise<EmbeddedRun> {
+  const checkpoint = await RunFolder.latestCheckpoint(run, `${command} ${run}`);
+  const raw = await loadRecipe(`${run}/recipe.yaml`, sets);
+  const recipe = await resolveRecipe(raw, registry, absolute(run));
+  const state = await loadCheckpoint(checkpoint) as Record<string, State>;
+  // The data's notices (e.g. malformed rows dropped) wait until the checkpoint fits the model, so
+  // that a mismatch is the only line printed.
+  const notices: unknown[][] = [], warn = console.warn;
+  console.warn = (...a: unknown[]) => void notices.push(a);
+  let c: Components;
+  try {
+    await useBackend(recipe.train.backend as never, { needs: TRAINING_KERNELS });
+    c = await assemble(recipe, registry);
+    restoreWeights(c, state, checkpoint);
+  } finally {
+    console.warn = warn;
+  }
+  for (const a of notices) console.warn(...a);
+  const onFeatures = (space ?? recipe.eval.space) === "features";
+  const splits: [string, Dataset | undefined][] = c.data.test
+    ? [["test", c.data.test]]
+    : [["query", c.data.query], ["gallery", c.data.gallery]];
+  if (splits.some(([, s]) => !s)) {
+    throw new DmlError(`${command} ${run}: the dataset has neither a test split nor query and gallery splits`);
+  }
+  const embedded: [string, Split][] = [];
+  for (const [name, split] of splits) {
+    embedded.push([
+      name,
+      await embedSplit(split!, c.backbone, c.loss, { batch: recipe.train.evalBatch as number, features: onFeatures }),
+    ]);
+  }
+  return { recipe, components: c, onFeatures, embedded };
 }

@@ -4,7 +4,12 @@
  * stdout; a note (backend, timing) goes to stderr once the metrics are known. Bad input is a
  * DmlError (one line, exit 2) and nothing else is printed.
  *
+ * A trained run is evaluated with `--run RUN_DIR`: its saved recipe (with `--set` overrides, e.g.
+ * `eval.fnmrAtFmr=[0.01]` or another test sample) is rebuilt, the latest checkpoint loaded, and the
+ * recipe's evaluator run on its evaluation splits (core/commands/embed.ts embeds them).
+ *
  * ```sh
+ * deno task eval --run runs/quickstart/2026-11-23T10-00-00 [--set key.path=value]... [--space embedding|features]
  * deno task eval --embeddings E.npy --labels L.npy [--gallery-embeddings G.npy --gallery-labels GL.npy] \
  *   [--metric cosine|euclidean] [--center] [--average queries|classes] [--k 1,2,4,8] [--no-nmi] [--f1] \
  *   [--fnmr-at-fmr 0.001,0.01] \
@@ -20,6 +25,7 @@ import { type BackendName, BACKENDS, useBackend, webgpuAdapter } from "../backen
 import { resolveEngine, SOFTWARE_ADAPTER } from "../knn.ts";
 import { evaluateRetrieval, type RetrievalOptions } from "../retrieval.ts";
 import { blas } from "../blas.ts";
+import { embedRun } from "./embed.ts";
 
 /** Every flag, for the usage line. */
 export const EVAL_USAGE =
@@ -30,6 +36,7 @@ const USAGE = `usage: ${EVAL_USAGE}`;
 
 /** Runs the eval command on its arguments (after `eval`). Uses the registry's `retrieval` evaluator when given. */
 export async function evalCommand(args: string[], registry?: Registry): Promise<void> {
+  if (args.some((a) => a === "--run" || a.startsWith("--run="))) return await evalRun(args, registry!);
   const flags = parse(args);
   const query = await loadSplit(flags.embeddings, flags.labels);
   const gallery = flags.galleryEmbeddings !== undefined
@@ -218,4 +225,39 @@ async function chooseBackend(want: BackendName): Promise<string> {
   const adapter = await webgpuAdapter();
   if (adapter && !SOFTWARE_ADAPTER.test(adapter)) return (await useBackend("webgpu")).backend;
   return (await useBackend(blas() ? "cpu" : "wasm")).backend;
+}
+
+export const EVAL_RUN_USAGE = "deno task eval --run RUN_DIR [--set key.path=value]... [--space embedding|features]";
+
+/** `eval --run`: a trained run's checkpoint, evaluated by its recipe's evaluator; the metrics as one JSON line. */
+async function evalRun(args: string[], registry: Registry): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: false,
+      options: { run: { type: "string" }, set: { type: "string", multiple: true }, space: { type: "string" } },
+    });
+  } catch (e) {
+    throw new DmlError(
+      `eval: ${
+        (e as Error).message.split("\n")[0]
+      } (with --run: ${EVAL_RUN_USAGE}; evaluator options go in --set eval.KEY=VALUE)`,
+    );
+  }
+  const { run, set, space } = parsed.values;
+  if (space !== undefined && space !== "embedding" && space !== "features") {
+    throw new DmlError(`eval: --space must be embedding or features, got '${space}'`);
+  }
+  const dir = run!.replace(/\/+$/, "");
+  const start = performance.now();
+  const { components, embedded } = await embedRun(registry, dir, set ?? [], space, "eval --run");
+  const [query, gallery] = embedded.map(([, split]) => split);
+  const metrics = await components.evaluator.evaluate(query, gallery);
+  console.error(
+    `eval: ${dir}, ${embedded.map(([n, s]) => `${n} ${s.n} × ${s.dim}`).join(", ")}; ${
+      ((performance.now() - start) / 1000).toFixed(1)
+    } s`,
+  );
+  console.log(JSON.stringify(metrics));
 }
