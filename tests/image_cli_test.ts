@@ -6,7 +6,7 @@
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { stringify } from "yaml";
-import { fakeCub200 } from "./image_fixtures.ts";
+import { fakeCub200, fakeInShop } from "./image_fixtures.ts";
 import { runCli } from "./cli_process.ts";
 
 const TRAIN_PERMISSIONS = ["--allow-read", "--allow-env", "--allow-write=runs,.cache", "--allow-sys", "--allow-ffi"];
@@ -98,6 +98,40 @@ Deno.test("the CLI names a missing split file, an absent image (or skips it with
     failsWith(await train(dir, TRAIN_PERMISSIONS, file), "CUB-200-2011 needs classes.txt");
     // Only the one run that trained made a run folder.
     assertEquals([...Deno.readDirSync(`${dir}/runs/cub-cli`)].length, 1);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("eval --run and embed on a query/gallery dataset (In-Shop layout): the trainer's metrics, query and gallery files", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const fake = await fakeInShop(dir, { trainItems: 4, testItems: 4 });
+    const path = `${dir}/inshop.yaml`;
+    await Deno.writeTextFile(
+      path,
+      stringify({
+        name: "inshop-cli",
+        data: { use: "inshop", root: fake.root, size: 32, resize: 36, verify: "none" },
+        backbone: { use: "resnet", depth: 18, width: 4, dim: 8 },
+        sampler: { use: "m-per-class", classes: 2, perClass: 2, batchesPerEpoch: 2 },
+        loss: { use: "contrastive" },
+        optimizer: { use: "adam", lr: 0.001 },
+        train: { epochs: 1, backend: "cpu" },
+        eval: { use: "retrieval", recallAt: [1, 2], nmi: false },
+        output: "runs",
+      }),
+    );
+    const trained = await train(dir, TRAIN_PERMISSIONS, path);
+    assertEquals(trained.code, 0, trained.stderr);
+    const { runDir, metrics } = JSON.parse(trained.stdout.trim().split("\n").at(-1)!);
+    const evaluated = await runCli(dir, TRAIN_PERMISSIONS, ["eval", "--run", runDir]);
+    assertEquals(evaluated.code, 0, evaluated.stderr);
+    assertEquals(JSON.parse(evaluated.stdout.trim().split("\n").at(-1)!), metrics);
+    const embedded = await runCli(dir, TRAIN_PERMISSIONS, ["embed", runDir]);
+    assertEquals(embedded.code, 0, embedded.stderr);
+    const names = [...Deno.readDirSync(`${dir}/${runDir}/embeddings/embedding`)].map((e) => e.name).sort();
+    assertEquals(names, ["gallery.npy", "gallery_labels.npy", "query.npy", "query_labels.npy"]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
