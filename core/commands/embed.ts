@@ -43,11 +43,7 @@ export async function embedCommand(args: string[], registry: Registry): Promise<
   const { values, positionals } = parsed;
   if (positionals.length !== 1) throw new DmlError(`embed takes one run folder (usage: ${EMBED_USAGE})`);
   const run = positionals[0].replace(/\/+$/, "");
-  const space = values.space;
-  if (space !== undefined && space !== "embedding" && space !== "features") {
-    throw new DmlError(`embed: --space must be embedding or features, got '${space}'`);
-  }
-  const { onFeatures, embedded } = await embedRun(registry, run, values.set ?? [], space, "embed");
+  const { onFeatures, embedded } = await embedRun(registry, run, values.set ?? [], values.space, "embed");
   // Everything is embedded before anything is written: bad input leaves no half-written folder.
   const files: [string, Uint8Array][] = embedded.flatMap(([name, e]) => [
     [`${name}.npy`, encodeNpy(e.data, [e.n, e.dim])],
@@ -81,16 +77,20 @@ export interface EmbeddedRun {
 
 /**
  * Rebuilds the run in `run` from its saved recipe (with `sets` applied), loads its latest
- * checkpoint's weights and embeds each evaluation split as the trainer's evaluation does.
+ * checkpoint's weights and embeds each evaluation split as the trainer's evaluation does, in
+ * `space` (embedding | features; the recipe's `eval.space` when undefined).
  * `command` names the command in error messages.
  */
 export async function embedRun(
   registry: Registry,
   run: string,
   sets: string[],
-  space: "embedding" | "features" | undefined,
+  space: string | undefined,
   command: string,
 ): Promise<EmbeddedRun> {
+  if (space !== undefined && space !== "embedding" && space !== "features") {
+    throw new DmlError(`${command.split(" ")[0]}: --space must be embedding or features, got '${space}'`);
+  }
   const checkpoint = await RunFolder.latestCheckpoint(run, `${command} ${run}`);
   const raw = await loadRecipe(`${run}/recipe.yaml`, sets);
   const recipe = await resolveRecipe(raw, registry, absolute(run));

@@ -246,9 +246,6 @@ async function evalRun(args: string[], registry: Registry): Promise<void> {
     );
   }
   const { run, set, space } = parsed.values;
-  if (space !== undefined && space !== "embedding" && space !== "features") {
-    throw new DmlError(`eval: --space must be embedding or features, got '${space}'`);
-  }
   const dir = run!.replace(/\/+$/, "");
   const start = performance.now();
   const { components, embedded } = await embedRun(registry, dir, set ?? [], space, "eval --run");
