@@ -11,6 +11,7 @@ import { selectTopK, TopKScratch } from "../core/topk_select.ts";
 import { kmeans } from "../core/kmeans.ts";
 import { evaluateRetrieval } from "../core/retrieval.ts";
 import { verificationMetrics } from "../core/verification.ts";
+import { ami } from "../core/clustering_metrics.ts";
 import { blas } from "../core/blas.ts";
 import { useBackend } from "../core/backend.ts";
 import { Rng } from "../core/rng.ts";
@@ -63,4 +64,16 @@ Deno.bench(
 );
 Deno.bench(`top-k of one row, ${rowLength} scores, k ${wide}: comparator sort of the kept`, { group: "top-k" }, () => {
   kept.slice().sort((a, b) => row[b] - row[a] || a - b);
+});
+
+// AMI at Stanford Online Products scale: 60,502 items in classes of 2-12, 70% clustered by class.
+const sopLabels: number[] = [];
+for (let c = 0; sopLabels.length < 60_502; c++) {
+  const size = 2 + rng.int(11);
+  for (let i = 0; i < size; i++) sopLabels.push(c);
+}
+sopLabels.length = 60_502;
+const sopClusters = sopLabels.map((y) => (rng.uniform() < 0.7 ? y : rng.int(sopLabels.at(-1)! + 1)));
+Deno.bench("ami, 60,502 items in classes of 2-12 (SOP-like)", () => {
+  ami(sopLabels, sopClusters);
 });

@@ -21,7 +21,7 @@ import type { Split } from "./types.ts";
 import { DmlError } from "./errors.ts";
 import { DEFAULT_CHUNK_SCORES, knn, type KnnEngine, type KnnResult, normalizeRows } from "./knn.ts";
 import { kmeans } from "./kmeans.ts";
-import { nmi, pairwiseF1 } from "./clustering_metrics.ts";
+import { ami, nmi, pairwiseF1 } from "./clustering_metrics.ts";
 import { verificationMetrics } from "./verification.ts";
 
 export interface RetrievalOptions {
@@ -33,6 +33,8 @@ export interface RetrievalOptions {
   nmi?: boolean;
   /** Pairwise F1 of the same clustering. Default false. */
   f1?: boolean;
+  /** Adjusted mutual information of the same clustering (sklearn's, as PML reports). Default false. */
+  ami?: boolean;
   /** Neighbours listed per query (R-Precision and MAP@R read the first R); 0 (default): the largest R. */
   k?: number;
   /** Query rows per similarity chunk; 0 (default): chunk × gallery near 2^24. */
@@ -99,10 +101,11 @@ export async function evaluateRetrieval(
     ({ query, gallery } = centerOnReference(query, gallery));
   }
   const { metrics: out, lone } = await neighbourStage(query, gallery, o);
-  const wantNmi = o.nmi ?? true, wantF1 = o.f1 ?? false;
-  if (wantNmi || wantF1) {
+  const wantNmi = o.nmi ?? true, wantF1 = o.f1 ?? false, wantAmi = o.ami ?? false;
+  if (wantNmi || wantF1 || wantAmi) {
     const c = await clusteringMetrics(query, o.metric ?? "cosine", o);
     if (wantNmi) out.nmi = c.nmi;
+    if (wantAmi) out.ami = c.ami;
     if (wantF1) out.f1 = c.f1;
   }
   if (o.fnmrAtFmr?.length) {
@@ -339,5 +342,9 @@ async function clusteringMetrics(query: Split, metric: string, o: RetrievalOptio
     seed: o.seed ?? 0,
     iters: o.kmeansIters ?? 20,
   });
-  return { nmi: nmi(query.labels, assignments), f1: pairwiseF1(query.labels, assignments) };
+  return {
+    nmi: nmi(query.labels, assignments),
+    ami: o.ami ? ami(query.labels, assignments) : NaN,
+    f1: pairwiseF1(query.labels, assignments),
+  };
 }

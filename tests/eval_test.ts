@@ -11,7 +11,9 @@ import { tf } from "../core/tf.ts";
 import { knn, type KnnEngine, normalizeRows } from "../core/knn.ts";
 import { kmeans } from "../core/kmeans.ts";
 import { evaluateRetrieval, type RetrievalOptions } from "../core/retrieval.ts";
-import { nmi, pairwiseF1 } from "../core/clustering_metrics.ts";
+import { ami, nmi, pairwiseF1 } from "../core/clustering_metrics.ts";
+
+const SEED_AMI = Number(Deno.env.get("DML_TEST_SEED") ?? Date.now() % 1_000_000);
 import { evalCommand } from "../core/commands/eval.ts";
 import { writeNpy } from "../core/npy.ts";
 import { blas } from "../core/blas.ts";
@@ -259,6 +261,47 @@ Deno.test("clustering metrics: NMI and F1 match pair-counting references on rand
     assertClose(nmi(y, c), refNmi(y, c), { atol: 1e-12 });
     assertClose(pairwiseF1(y, c), refF1(y, c), { atol: 1e-12 });
   }
+});
+
+/** MI straight from the definition (natural logs). */
+function refMi(y: ArrayLike<number>, c: ArrayLike<number>): number {
+  const n = y.length;
+  let mi = 0;
+  for (const a of new Set(Array.from(y))) {
+    for (const b of new Set(Array.from(c))) {
+      let nab = 0, na = 0, nb = 0;
+      for (let i = 0; i < n; i++) nab += +(y[i] === a && c[i] === b), na += +(y[i] === a), nb += +(c[i] === b);
+      if (nab > 0) mi += (nab / n) * Math.log((n * nab) / (na * nb));
+    }
+  }
+  return mi;
+}
+
+/** Every ordering of 0 … n−1. */
+function permutations(n: number): number[][] {
+  if (n === 0) return [[]];
+  return permutations(n - 1).flatMap((p) =>
+    Array.from({ length: n }, (_, i) => [...p.slice(0, i), n - 1, ...p.slice(i)])
+  );
+}
+
+Deno.test("clustering metrics: AMI's expected MI is the mean MI over every permutation (n = 7), and sklearn's cases", () => {
+  const rng = new Rng(SEED_AMI);
+  const perms = permutations(7);
+  for (let t = 0; t < 6; t++) {
+    const y = Array.from({ length: 7 }, () => rng.int(2 + (t % 3)));
+    const c = Array.from({ length: 7 }, () => rng.int(2 + t));
+    // The hypergeometric model is the permutation model with both labelings' group sizes fixed.
+    const emi = perms.reduce((s, p) => s + refMi(y, p.map((i) => c[i])), 0) / perms.length;
+    const h = (v: number[]) => refMi(v, v); // H(V) = I(V; V)
+    const want = (refMi(y, c) - emi) / ((h(y) + h(c)) / 2 - emi);
+    assertClose(ami(y, c), want, { atol: 1e-12, msg: `seed ${SEED_AMI}, y ${y}, c ${c}` });
+  }
+  // sklearn's documented values.
+  assertClose(ami([0, 0, 1, 1], [0, 0, 1, 1]), 1, { atol: 1e-12 });
+  assertClose(ami([0, 0, 1, 1], [1, 1, 0, 0]), 1, { atol: 1e-12 });
+  assertClose(ami([0, 0, 0, 0], [0, 1, 2, 3]), 0, { atol: 1e-15 });
+  assertEquals(ami([3, 3, 3], [7, 7, 7]), 1);
 });
 
 // ---------- random cases against the float64 reference ----------
@@ -623,10 +666,11 @@ Deno.test("NMI: k-means++ with the fixed seed on the (normalised) query embeddin
   for (const metric of ["cosine", "euclidean"] as const) {
     const x = metric === "cosine" ? normalizeRows(data, n, dim) : data;
     for (const seed of [0, 5]) {
-      const m = await evaluateRetrieval(s, undefined, { metric, seed, f1: true });
+      const m = await evaluateRetrieval(s, undefined, { metric, seed, f1: true, ami: true });
       const { assignments } = await kmeans(x, n, dim, classes, { seed, iters: 20 });
       assertEquals(new Set(assignments).size, classes);
       assertClose([m.nmi, m.f1], [refNmi(labels, assignments), refF1(labels, assignments)], { atol: 1e-12 });
+      assertEquals(m.ami, ami(labels, assignments)); // ami itself: the permutation test above
       assertEquals((await evaluateRetrieval(s, undefined, { metric, seed, f1: true })).nmi, m.nmi, "deterministic");
     }
   }
@@ -771,6 +815,9 @@ Deno.test("eval command: every flag reaches the evaluation", async () => {
     const centred = await last([...one, "--k", "2,5", "--center"]);
     assertEquals(centred, await evaluateRetrieval(s, undefined, { recallAt: [2, 5], center: true }));
     assert(JSON.stringify(centred) !== JSON.stringify(await last([...one, "--k", "2,5"])), "--center changes nothing");
+    const adjusted = await last([...one, "--k", "2", "--ami"]);
+    assertEquals(adjusted, await evaluateRetrieval(s, undefined, { recallAt: [2], ami: true }));
+    assert("ami" in adjusted && "nmi" in adjusted);
     const verified = await last([...one, "--k", "2", "--no-nmi", "--fnmr-at-fmr", "0.01, 0.5"]);
     assertEquals(
       verified,
