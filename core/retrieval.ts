@@ -35,6 +35,11 @@ export interface RetrievalOptions {
   f1?: boolean;
   /** Adjusted mutual information of the same clustering (sklearn's, as PML reports). Default false. */
   ami?: boolean;
+  /**
+   * Mean reciprocal rank of each query's first relevant item over the whole ranking (PML's
+   * `mean_reciprocal_rank` with its default k, the full ranking). Default false.
+   */
+  mrr?: boolean;
   /** Neighbours listed per query (R-Precision and MAP@R read the first R); 0 (default): the largest R. */
   k?: number;
   /** Query rows per similarity chunk; 0 (default): chunk × gallery near 2^24. */
@@ -165,13 +170,13 @@ export async function neighbourStage(
   // The list only needs to reach R (for R-Precision and MAP@R); a Recall@K beyond it is read from
   // each query's rank of its first relevant item, counted in the same pass.
   const k = Math.max(1, Math.min(available, o.k && o.k > 0 ? o.k : maxR));
-  const needRank = Math.max(...recallAt) > k;
+  const needRank = Math.max(...recallAt) > k || (o.mrr ?? false);
   const listEntries = o.listEntries && o.listEntries > 0 ? o.listEntries : DEFAULT_LIST_ENTRIES;
   // Whole similarity chunks per block: each block's products then have the shapes of the unblocked
   // run's, so blocking changes no rounding and no result.
   const chunk = Math.max(1, o.chunk && o.chunk > 0 ? o.chunk : Math.floor(DEFAULT_CHUNK_SCORES / ref.n));
   const block = Math.max(chunk, Math.floor(listEntries / k / chunk) * chunk);
-  const tally = new NeighbourTally(recallAt, o.average ?? "queries");
+  const tally = new NeighbourTally(recallAt, o.average ?? "queries", o.mrr ?? false);
   let stats: KnnStats | undefined;
   for (let start = 0; start < query.n; start += block) {
     const end = Math.min(query.n, start + block);
@@ -282,8 +287,18 @@ export class NeighbourTally {
   private readonly names: string[];
   private readonly groups = new Map<number, { sums: Float64Array; count: number }>();
 
-  constructor(private readonly recallAt: number[], private readonly average: "queries" | "classes" = "queries") {
-    this.names = [...recallAt.map((K) => `recall@${K}`), "precision@1", "r_precision", "map@r"];
+  constructor(
+    private readonly recallAt: number[],
+    private readonly average: "queries" | "classes" = "queries",
+    private readonly mrr = false,
+  ) {
+    this.names = [
+      ...recallAt.map((K) => `recall@${K}`),
+      "precision@1",
+      "r_precision",
+      "map@r",
+      ...(mrr ? ["mrr"] : []),
+    ];
   }
 
   /** Adds a block of queries: their lists ([rows, k]), labels, R_i and first relevant ranks. */
@@ -319,6 +334,7 @@ export class NeighbourTally {
       g.sums[recallAt.length] += firstHit === 1 ? 1 : 0;
       g.sums[recallAt.length + 1] += hits / R;
       g.sums[recallAt.length + 2] += precisionSum / R;
+      if (this.mrr) g.sums[recallAt.length + 3] += 1 / firstHit; // 0 when there is no hit
     }
   }
 

@@ -372,6 +372,37 @@ Deno.test("one set, euclidean: integer embeddings (many exact ties) match the re
   }
 });
 
+Deno.test("mrr: 1 / rank of the first relevant item over the whole ranking, every engine and backend, both averages", async () => {
+  for (const backend of await testBackends()) {
+    await onBackend(backend, async () => {
+      const s = intSplit(new Rng(23), backend === "webgpu" ? 48 : 100, 3, 9);
+      duplicate(s, 10, 11);
+      s.labels[0] = -5; // a lone query: left out
+      const g = intSplit(new Rng(24), 30, 3, 12); // some query classes absent: lone
+      for (const [q, ref] of [[s, undefined], [g, s]] as const) {
+        const gallery = ref ?? q, oneSet = ref === undefined;
+        const rank = refRanking(q, gallery, "euclidean", oneSet);
+        const perQuery = rank.map((r, i) => {
+          const first = r.findIndex((j) => gallery.labels[j] === q.labels[i]);
+          return first < 0 ? null : { y: q.labels[i], rr: 1 / (first + 1) };
+        }).filter((v) => v !== null);
+        const byQueries = perQuery.reduce((t, v) => t + v.rr, 0) / perQuery.length;
+        const classes = [...new Set(perQuery.map((v) => v.y))];
+        const byClasses = classes.reduce((t, c) => {
+          const rows = perQuery.filter((v) => v.y === c);
+          return t + rows.reduce((u, v) => u + v.rr, 0) / rows.length;
+        }, 0) / classes.length;
+        for (const path of engines()) {
+          for (const [average, want] of [["queries", byQueries], ["classes", byClasses]] as const) {
+            const m = await evaluateRetrieval(q, ref, { metric: "euclidean", nmi: false, mrr: true, average, ...path });
+            assertClose(m.mrr, want, { atol: 1e-12, msg: `${backend} ${nameOf(path)} ${average} ${oneSet}` });
+          }
+        }
+      }
+    });
+  }
+});
+
 Deno.test("query/gallery: both metrics match the reference, queries of absent classes are lone", async () => {
   for (const backend of await testBackends()) {
     await onBackend(backend, async () => {
@@ -815,9 +846,9 @@ Deno.test("eval command: every flag reaches the evaluation", async () => {
     const centred = await last([...one, "--k", "2,5", "--center"]);
     assertEquals(centred, await evaluateRetrieval(s, undefined, { recallAt: [2, 5], center: true }));
     assert(JSON.stringify(centred) !== JSON.stringify(await last([...one, "--k", "2,5"])), "--center changes nothing");
-    const adjusted = await last([...one, "--k", "2", "--ami"]);
-    assertEquals(adjusted, await evaluateRetrieval(s, undefined, { recallAt: [2], ami: true }));
-    assert("ami" in adjusted && "nmi" in adjusted);
+    const adjusted = await last([...one, "--k", "2", "--ami", "--mrr"]);
+    assertEquals(adjusted, await evaluateRetrieval(s, undefined, { recallAt: [2], ami: true, mrr: true }));
+    assert("ami" in adjusted && "nmi" in adjusted && "mrr" in adjusted);
     const verified = await last([...one, "--k", "2", "--no-nmi", "--fnmr-at-fmr", "0.01, 0.5"]);
     assertEquals(
       verified,

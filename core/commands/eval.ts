@@ -11,7 +11,7 @@
  * ```sh
  * deno task eval --run runs/quickstart/2026-11-23T10-00-00 [--set key.path=value]... [--space embedding|features]
  * deno task eval --embeddings E.npy --labels L.npy [--gallery-embeddings G.npy --gallery-labels GL.npy] \
- *   [--metric cosine|euclidean] [--center] [--average queries|classes] [--k 1,2,4,8] [--no-nmi] [--f1] [--ami] \
+ *   [--metric cosine|euclidean] [--center] [--average queries|classes] [--k 1,2,4,8] [--no-nmi] [--f1] [--ami] [--mrr] \
  *   [--fnmr-at-fmr 0.001,0.01] \
  *   [--backend cpu|wasm|webgpu|auto]
  * ```
@@ -30,7 +30,7 @@ import { embedRun } from "./embed.ts";
 /** Every flag, for the usage line. */
 export const EVAL_USAGE =
   "deno task eval --embeddings E.npy --labels L.npy [--gallery-embeddings G.npy --gallery-labels GL.npy] " +
-  "[--metric cosine|euclidean] [--center] [--average queries|classes] [--k 1,2,4,8] [--no-nmi] [--f1] [--ami] " +
+  "[--metric cosine|euclidean] [--center] [--average queries|classes] [--k 1,2,4,8] [--no-nmi] [--f1] [--ami] [--mrr] " +
   "[--fnmr-at-fmr 0.001,0.01] [--backend auto|cpu|wasm|webgpu] [--chunk ROWS] [--engine auto|backend|native]";
 const USAGE = `usage: ${EVAL_USAGE}`;
 
@@ -51,6 +51,7 @@ export async function evalCommand(args: string[], registry?: Registry): Promise<
     nmi: flags.nmi,
     f1: flags.f1,
     ami: flags.ami,
+    mrr: flags.mrr,
     fnmrAtFmr: flags.fnmrAtFmr,
     chunk: flags.chunk,
     engine: flags.engine,
@@ -83,6 +84,7 @@ interface Flags {
   nmi: boolean;
   f1: boolean;
   ami: boolean;
+  mrr: boolean;
   fnmrAtFmr: number[];
   backend: BackendName;
   chunk: number;
@@ -107,6 +109,7 @@ function parse(args: string[]): Flags {
         "no-nmi": { type: "boolean", default: false },
         f1: { type: "boolean", default: false },
         ami: { type: "boolean", default: false },
+        mrr: { type: "boolean", default: false },
         "fnmr-at-fmr": { type: "string", default: "" },
         backend: { type: "string", default: "auto" },
         chunk: { type: "string", default: "0" },
@@ -162,6 +165,7 @@ function parse(args: string[]): Flags {
     nmi: !values["no-nmi"],
     f1: values.f1!,
     ami: values.ami!,
+    mrr: values.mrr!,
     fnmrAtFmr: fmr.map(Number),
     backend: values.backend as BackendName,
     chunk: Number(values.chunk),

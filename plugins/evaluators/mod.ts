@@ -28,6 +28,7 @@ export const plugin: Plugin = {
         ),
         nmi: bool(true, "k-means NMI on the query embeddings (clusters = classes)"),
         f1: bool(false, "pairwise F1 of the same k-means clustering"),
+        mrr: bool(false, "mean reciprocal rank of the first relevant item over the whole ranking (PML's)"),
         ami: bool(false, "adjusted mutual information of the same k-means clustering (sklearn's, as PML reports)"),
         fnmrAtFmr: nums([], {
           min: 0,
