@@ -14,8 +14,8 @@
 import { parseArgs } from "node:util";
 import { DmlError } from "../errors.ts";
 import type { Registry } from "../registry.ts";
-import { loadRecipe, resolveRecipe } from "../recipe.ts";
-import { assemble } from "../assemble.ts";
+import { loadRecipe, type Recipe, resolveRecipe } from "../recipe.ts";
+import { assemble, type Components } from "../assemble.ts";
 import { useBackend } from "../backend.ts";
 import { RunFolder } from "../run_folder.ts";
 import { loadCheckpoint } from "../checkpoint.ts";
@@ -23,8 +23,6 @@ import { restoreWeights, TRAINING_KERNELS } from "../trainer.ts";
 import { embedSplit } from "../embed.ts";
 import { encodeNpy } from "../npy.ts";
 import type { Dataset, Split, State } from "../types.ts";
-import type { Recipe } from "../recipe.ts";
-import type { Components } from "../assemble.ts";
 
 export const EMBED_USAGE = "deno task embed RUN_DIR [--space embedding|features] [--set key.path=value]... [--out DIR]";
 
@@ -60,10 +58,6 @@ export async function embedCommand(args: string[], registry: Registry): Promise<
     written.push(`${out}/${name}`);
   }
   return written;
-}
-
-function absolute(dir: string): string {
-  return dir.startsWith("/") ? dir : `${Deno.cwd()}/${dir}`;
 }
 
 /** A trained run rebuilt from its folder, and its evaluation splits embedded. */
@@ -123,4 +117,9 @@ export async function embedRun(
     ]);
   }
   return { recipe, components: c, onFeatures, embedded };
+}
+
+/** `dir` from the filesystem root (plugin paths in the saved recipe resolve against it). */
+function absolute(dir: string): string {
+  return dir.startsWith("/") ? dir : `${Deno.cwd()}/${dir}`;
 }
