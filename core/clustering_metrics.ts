@@ -40,6 +40,15 @@ function contingency(labels: ArrayLike<number>, clusters: ArrayLike<number>): Co
   return { n, classSizes, clusterSizes, cells };
 }
 
+/** I(Y; C) in nats, never below 0 (rounding). */
+function mutualInformation(t: Contingency): number {
+  let mi = 0;
+  for (const [a, b, m] of t.cells) {
+    mi += (m / t.n) * (Math.log(m) + Math.log(t.n) - Math.log(t.classSizes[a]) - Math.log(t.clusterSizes[b]));
+  }
+  return Math.max(0, mi);
+}
+
 function entropy(sizes: number[], n: number): number {
   let h = 0;
   for (const s of sizes) if (s > 0) h -= (s / n) * Math.log(s / n);
@@ -53,11 +62,7 @@ function entropy(sizes: number[], n: number): number {
 export function nmi(labels: ArrayLike<number>, clusters: ArrayLike<number>): number {
   const t = contingency(labels, clusters);
   if (t.classSizes.length === t.clusterSizes.length && t.classSizes.length <= 1) return 1;
-  let mi = 0;
-  for (const [a, b, m] of t.cells) {
-    mi += (m / t.n) * (Math.log(m) + Math.log(t.n) - Math.log(t.classSizes[a]) - Math.log(t.clusterSizes[b]));
-  }
-  mi = Math.max(0, mi);
+  const mi = mutualInformation(t);
   if (mi === 0) return 0;
   return mi / ((entropy(t.classSizes, t.n) + entropy(t.clusterSizes, t.n)) / 2);
 }
@@ -87,11 +92,7 @@ export function pairwiseF1(labels: ArrayLike<number>, clusters: ArrayLike<number
 export function ami(labels: ArrayLike<number>, clusters: ArrayLike<number>): number {
   const t = contingency(labels, clusters);
   if (t.classSizes.length === t.clusterSizes.length && t.classSizes.length <= 1) return 1;
-  let mi = 0;
-  for (const [a, b, m] of t.cells) {
-    mi += (m / t.n) * (Math.log(m) + Math.log(t.n) - Math.log(t.classSizes[a]) - Math.log(t.clusterSizes[b]));
-  }
-  mi = Math.max(0, mi);
+  const mi = mutualInformation(t);
   const emi = expectedMutualInformation(t.classSizes, t.clusterSizes, t.n);
   const normalizer = (entropy(t.classSizes, t.n) + entropy(t.clusterSizes, t.n)) / 2;
   // As sklearn: the denominator keeps its sign but is at least one machine epsilon in size.
