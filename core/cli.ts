@@ -12,15 +12,10 @@ import type { Registry } from "./registry.ts";
 import { dirname, loadRecipe, resolveRecipe } from "./recipe.ts";
 import { train } from "./trainer.ts";
 import type { OptionSpec } from "./options.ts";
+import { EMBED_USAGE, EVAL_RUN_USAGE, EVAL_USAGE, PLUGINS_USAGE, REPORT_USAGE, TRAIN_USAGE } from "./commands/usage.ts";
 
-const USAGE = `usage:
-  deno task train RECIPE [--set key.path=value]... [--resume RUN_DIR]
-  deno task train --resume RUN_DIR
-  deno task embed RUN_DIR [--space embedding|features] [--set key.path=value]... [--out DIR]
-  deno task eval --run RUN_DIR [--set key.path=value]... [--space embedding|features]
-  deno task eval --embeddings E.npy --labels L.npy [--gallery-embeddings G.npy --gallery-labels GL.npy] [--metric cosine|euclidean] [--center] [--average queries|classes] [--k 1,2,4,8] [--no-nmi] [--f1] [--fnmr-at-fmr 0.001,0.01] [--backend B] [--chunk ROWS] [--engine auto|backend|native]
-  deno task report RUN_DIR... [--out FILE]
-  deno task plugins [KIND]`;
+const USAGE = ["usage:", TRAIN_USAGE, EMBED_USAGE, EVAL_RUN_USAGE, EVAL_USAGE, REPORT_USAGE, PLUGINS_USAGE]
+  .join("\n  ");
 
 /** Runs one command; returns the process exit code. */
 export async function main(args: string[], registry: Registry): Promise<number> {

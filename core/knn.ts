@@ -85,6 +85,23 @@ export interface KnnResult {
 /** Scores per chunk when no chunk size is given. */
 export const DEFAULT_CHUNK_SCORES = 1 << 24;
 
+/**
+ * Query rows per similarity chunk against a gallery of `ng` rows: `chunk` when given (> 0), else
+ * as many as make about {@link DEFAULT_CHUNK_SCORES} scores. Retrieval aligns its query blocks to it.
+ */
+export function chunkRows(ng: number, chunk?: number): number {
+  return Math.max(1, chunk !== undefined && chunk > 0 ? chunk : Math.floor(DEFAULT_CHUNK_SCORES / ng));
+}
+
+function checkInputs(query: Float32Array, nq: number, gallery: Float32Array, ng: number, dim: number, metric: string) {
+  if (!KNN_METRICS.includes(metric as KnnMetric)) {
+    throw new DmlError(`knn: unknown metric '${metric}'; known: ${KNN_METRICS}`);
+  }
+  if (query.length !== nq * dim || gallery.length !== ng * dim) {
+    throw new DmlError(`knn: expected [${nq}, ${dim}] queries and [${ng}, ${dim}] gallery rows`);
+  }
+}
+
 /** Rows and columns of a tile on the symmetric path: 4 MB of scores, which stay in the L3 cache. */
 export const SYMMETRIC_TILE = 1024;
 
@@ -100,10 +117,7 @@ export async function knn(
 ): Promise<KnnResult> {
   const metric = opts.metric ?? "cosine";
   const excludeSelf = opts.excludeSelf ?? false;
-  if (!KNN_METRICS.includes(metric)) throw new DmlError(`knn: unknown metric '${metric}'; known: ${KNN_METRICS}`);
-  if (query.length !== nq * dim || gallery.length !== ng * dim) {
-    throw new DmlError(`knn: expected [${nq}, ${dim}] queries and [${ng}, ${dim}] gallery rows`);
-  }
+  checkInputs(query, nq, gallery, ng, dim, metric);
   const firstQueryRow = excludeSelf ? opts.firstQueryRow ?? 0 : 0;
   if (excludeSelf && (!Number.isInteger(firstQueryRow) || firstQueryRow < 0 || firstQueryRow + nq > ng)) {
     throw new DmlError(
@@ -115,7 +129,7 @@ export async function knn(
     throw new DmlError(`knn: k must be an integer in 1..${available} (the gallery size), got ${k}`);
   }
   const given = opts.chunk !== undefined && opts.chunk > 0 ? opts.chunk : undefined;
-  const chunk = Math.max(1, Math.min(nq, given ?? Math.floor(DEFAULT_CHUNK_SCORES / ng)));
+  const chunk = Math.max(1, Math.min(nq, chunkRows(ng, opts.chunk)));
   const engine = await resolveEngine(opts.engine);
 
   let q = query, g = gallery;
@@ -487,14 +501,8 @@ export async function forEachScoreChunk(
   visit: (start: number, rows: number, scores: Float32Array) => void,
 ): Promise<{ seconds: number; flops: number }> {
   const metric = opts.metric ?? "cosine";
-  if (!KNN_METRICS.includes(metric)) throw new DmlError(`knn: unknown metric '${metric}'; known: ${KNN_METRICS}`);
-  if (query.length !== nq * dim || gallery.length !== ng * dim) {
-    throw new DmlError(`knn: expected [${nq}, ${dim}] queries and [${ng}, ${dim}] gallery rows`);
-  }
-  const chunk = Math.max(
-    1,
-    Math.min(nq, opts.chunk && opts.chunk > 0 ? opts.chunk : Math.floor(DEFAULT_CHUNK_SCORES / ng)),
-  );
+  checkInputs(query, nq, gallery, ng, dim, metric);
+  const chunk = Math.max(1, Math.min(nq, chunkRows(ng, opts.chunk)));
   const cosine = metric === "cosine";
   const g = cosine ? normalizeRows(gallery, ng, dim) : gallery;
   const q = cosine ? (query === gallery ? g : normalizeRows(query, nq, dim)) : query;

@@ -19,7 +19,7 @@
  */
 import type { Split } from "./types.ts";
 import { DmlError } from "./errors.ts";
-import { DEFAULT_CHUNK_SCORES, knn, type KnnEngine, type KnnResult, normalizeRows } from "./knn.ts";
+import { chunkRows, knn, type KnnEngine, type KnnResult, normalizeRows } from "./knn.ts";
 import { kmeans } from "./kmeans.ts";
 import { ami, nmi, pairwiseF1 } from "./clustering_metrics.ts";
 import { verificationMetrics } from "./verification.ts";
@@ -174,7 +174,7 @@ export async function neighbourStage(
   const listEntries = o.listEntries && o.listEntries > 0 ? o.listEntries : DEFAULT_LIST_ENTRIES;
   // Whole similarity chunks per block: each block's products then have the shapes of the unblocked
   // run's, so blocking changes no rounding and no result.
-  const chunk = Math.max(1, o.chunk && o.chunk > 0 ? o.chunk : Math.floor(DEFAULT_CHUNK_SCORES / ref.n));
+  const chunk = chunkRows(ref.n, o.chunk);
   const block = Math.max(chunk, Math.floor(listEntries / k / chunk) * chunk);
   const tally = new NeighbourTally(recallAt, o.average ?? "queries", o.mrr ?? false);
   let stats: KnnStats | undefined;

@@ -3,7 +3,8 @@
  * Ties in score go to the lower column index, so the result is deterministic.
  *
  * Small k scans once, keeping a sorted list of the k best (one comparison for most entries);
- * large k orders the whole row by a radix sort on 32-bit keys: O(n) per row, no comparisons.
+ * large k keys every score in 32 bits and radix-sorts the columns up to the k-th key's top digit:
+ * O(n) per row, no comparisons.
  * {@link RunningTopK} keeps the small-k lists of many rows open, so a row can be fed in blocks
  * of columns (the one-set kNN feeds each tile of a symmetric product to two sets of rows); its
  * search for the next score worth inserting is a {@link ScoreScan}, SIMD where it can be.

@@ -22,9 +22,8 @@ import { loadCheckpoint } from "../checkpoint.ts";
 import { restoreWeights, TRAINING_KERNELS } from "../trainer.ts";
 import { embedSplit } from "../embed.ts";
 import { encodeNpy } from "../npy.ts";
+import { EMBED_USAGE } from "./usage.ts";
 import type { Dataset, Split, State } from "../types.ts";
-
-export const EMBED_USAGE = "deno task embed RUN_DIR [--space embedding|features] [--set key.path=value]... [--out DIR]";
 
 /** Runs the embed command on its arguments (after `embed`); returns the files written. */
 export async function embedCommand(args: string[], registry: Registry): Promise<string[]> {

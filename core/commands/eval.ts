@@ -26,12 +26,8 @@ import { resolveEngine, SOFTWARE_ADAPTER } from "../knn.ts";
 import { evaluateRetrieval, type RetrievalOptions } from "../retrieval.ts";
 import { blas } from "../blas.ts";
 import { embedRun } from "./embed.ts";
+import { EVAL_RUN_USAGE, EVAL_USAGE } from "./usage.ts";
 
-/** Every flag, for the usage line. */
-export const EVAL_USAGE =
-  "deno task eval --embeddings E.npy --labels L.npy [--gallery-embeddings G.npy --gallery-labels GL.npy] " +
-  "[--metric cosine|euclidean] [--center] [--average queries|classes] [--k 1,2,4,8] [--no-nmi] [--f1] [--ami] [--mrr] " +
-  "[--fnmr-at-fmr 0.001,0.01] [--backend auto|cpu|wasm|webgpu] [--chunk ROWS] [--engine auto|backend|native]";
 const USAGE = `usage: ${EVAL_USAGE}`;
 
 /** Runs the eval command on its arguments (after `eval`). Uses the registry's `retrieval` evaluator when given. */
@@ -234,8 +230,6 @@ async function chooseBackend(want: BackendName): Promise<string> {
   if (adapter && !SOFTWARE_ADAPTER.test(adapter)) return (await useBackend("webgpu")).backend;
   return (await useBackend(blas() ? "cpu" : "wasm")).backend;
 }
-
-export const EVAL_RUN_USAGE = "deno task eval --run RUN_DIR [--set key.path=value]... [--space embedding|features]";
 
 /** `eval --run`: a trained run's checkpoint, evaluated by its recipe's evaluator; the metrics as one JSON line. */
 async function evalRun(args: string[], registry: Registry): Promise<void> {

@@ -8,8 +8,7 @@ import { parseArgs } from "node:util";
 import { DmlError } from "../errors.ts";
 import { droppedNote, type RunData } from "../report/run_data.ts";
 import { writeComparison, writeRunReport } from "../report/write.ts";
-
-export const REPORT_USAGE = "deno task report RUN_DIR... [--out FILE]";
+import { REPORT_USAGE } from "./usage.ts";
 
 export async function reportCommand(args: string[]): Promise<void> {
   let parsed;

@@ -1,0 +1,15 @@
+/**
+ * The usage line of each command, in one place: the commands quote their own in errors, and
+ * `core/cli.ts` lists them all without loading the commands themselves.
+ */
+export const TRAIN_USAGE = "deno task train RECIPE [--set key.path=value]... [--resume RUN_DIR]\n" +
+  "  deno task train --resume RUN_DIR";
+export const EMBED_USAGE = "deno task embed RUN_DIR [--space embedding|features] [--set key.path=value]... [--out DIR]";
+export const EVAL_RUN_USAGE = "deno task eval --run RUN_DIR [--set key.path=value]... [--space embedding|features]";
+/** Every flag of `eval` on .npy files. */
+export const EVAL_USAGE =
+  "deno task eval --embeddings E.npy --labels L.npy [--gallery-embeddings G.npy --gallery-labels GL.npy] " +
+  "[--metric cosine|euclidean] [--center] [--average queries|classes] [--k 1,2,4,8] [--no-nmi] [--f1] [--ami] [--mrr] " +
+  "[--fnmr-at-fmr 0.001,0.01] [--backend auto|cpu|wasm|webgpu] [--chunk ROWS] [--engine auto|backend|native]";
+export const REPORT_USAGE = "deno task report RUN_DIR... [--out FILE]";
+export const PLUGINS_USAGE = "deno task plugins [KIND]";
