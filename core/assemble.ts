@@ -13,6 +13,7 @@ import type { Registry } from "./registry.ts";
 import { evaluatorOptions, type Recipe } from "./recipe.ts";
 import { Rng } from "./rng.ts";
 import { DmlError } from "./errors.ts";
+import { paramGroups } from "./param_groups.ts";
 
 export interface Components {
   data: DatasetSplits;
@@ -61,7 +62,10 @@ export async function assemble(recipe: Recipe, registry: Registry): Promise<Comp
       `memory.use: loss '${recipe.loss.use}' compares with its own weights and cannot use a memory; drop the memory or pick a pair loss`,
     );
   }
-  const optimizer = await make<Optimizer>("optimizer", "optimizer", recipe.optimizer, sized);
+  const optimizer = await make<Optimizer>("optimizer", "optimizer", recipe.optimizer, {
+    ...sized,
+    params: paramGroups(backbone, loss),
+  });
   const evalOpts = { use: recipe.eval.use, ...evaluatorOptions(recipe.eval) };
   const evaluator = await make<Evaluator>("eval", "evaluator", evalOpts, sized);
   const ordered: Array<[string, Hooks]> = [

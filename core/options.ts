@@ -16,7 +16,7 @@ export type OptionSpec =
   | { type: "string"; default?: string; choices?: readonly string[]; doc: string }
   | { type: "numbers"; default?: number[]; min?: number; max?: number; integer?: boolean; doc: string }
   | { type: "strings"; default?: string[]; doc: string }
-  | { type: "object"; default?: Record<string, unknown> | null; doc: string }
+  | { type: "object"; default?: Record<string, unknown> | null; doc: string; schema?: Schema }
   | { type: "any"; default?: unknown; doc: string };
 
 export type Schema = Record<string, OptionSpec>;
@@ -49,6 +49,11 @@ export function nums(
 /** A nested object (e.g. a wrapped component's section `{ use: margin, ... }`). */
 export function obj(d: Record<string, unknown> | null | undefined, doc = ""): OptionSpec {
   return { type: "object", default: d, doc };
+}
+
+/** A nested section validated by its own schema (e.g. `lrMult: { head: 10 }`); defaults fill what is left out. */
+export function section(schema: Schema, doc = ""): OptionSpec {
+  return { type: "object", default: resolveOptions(schema, {}, ""), doc, schema };
 }
 
 /** Validates `given` against `schema` and returns it with defaults filled. */
@@ -119,10 +124,10 @@ function checkValue(spec: OptionSpec, v: unknown, p: string): unknown {
       }
       return v;
     case "object":
-      if (v !== null && (typeof v !== "object" || Array.isArray(v))) {
+      if ((spec.schema && v === null) || (v !== null && (typeof v !== "object" || Array.isArray(v)))) {
         throw new DmlError(`${p}: expected a mapping, got ${got}`);
       }
-      return v;
+      return spec.schema ? resolveOptions(spec.schema, v as Record<string, unknown>, p) : v;
     case "any":
       return v;
   }

@@ -232,13 +232,16 @@ function trainStep(
     const y = tf.tensor1d(batchLabels, "int32");
     const { value, grads } = tf.variableGrads(() => {
       const x = loaded ?? c.data.train.batch(indices, { augment: true, rng });
-      const e = c.backbone.embed(x, true);
+      // A loss that reads the pre-head features (BIER's regulariser view) gets them from the same forward pass.
+      const { e, features } = c.loss.usesFeatures && c.backbone.embedWithFeatures
+        ? c.backbone.embedWithFeatures(x, true)
+        : { e: c.backbone.embed(x, true), features: undefined };
       const memory = c.memory;
       if (memory && memory.order !== "after-step") memory.update(e, y, step, indices);
       const ref = memory?.reference() ?? null;
-      let total: Scalar = ref && !memory!.batchLoss ? tf.scalar(0) : c.loss.compute(e, y);
+      let total: Scalar = ref && !memory!.batchLoss ? tf.scalar(0) : c.loss.compute(e, y, undefined, features);
       if (memory) {
-        const memoryLoss: Scalar = ref ? tf.mul(memory.weight, c.loss.compute(e, y, ref)) : tf.scalar(0);
+        const memoryLoss: Scalar = ref ? tf.mul(memory.weight, c.loss.compute(e, y, ref, features)) : tf.scalar(0);
         parts["loss.batch"] = tf.keep(total);
         parts["loss.memory"] = tf.keep(memoryLoss);
         if (ref) total = tf.add(total, memoryLoss);

@@ -18,7 +18,14 @@ export interface Backbone {
   embed(x: Tensor, training: boolean): Tensor2D;
   /** The features before the embedding head (divide-and-conquer clusters on these). */
   features?(x: Tensor, training: boolean): Tensor2D;
+  /** `embed` and the `features` it was computed from, in one forward pass (for a loss that `usesFeatures`). */
+  embedWithFeatures?(x: Tensor, training: boolean): { e: Tensor2D; features: Tensor2D };
   readonly trainableWeights: Variable[];
+  /**
+   * The trainable weights of the embedding head on `features` (a dense layer: kernel [F, D], then
+   * bias [D]); the rest of trainableWeights is the body. The optimizer's `head` group.
+   */
+  readonly headWeights?: Variable[];
   /** Non-trainable state that checkpoints keep (BatchNorm running moments). */
   readonly stateWeights?: Variable[];
 }
@@ -41,7 +48,10 @@ export interface Reference {
 
 /** Anchors vs references -> scalar loss. */
 export interface Loss {
-  compute(e: Tensor2D, y: Tensor1D, ref?: Reference): Scalar;
+  /** `features`: the anchors' pre-head features, given when the loss `usesFeatures`. */
+  compute(e: Tensor2D, y: Tensor1D, ref?: Reference, features?: Tensor2D): Scalar;
+  /** Whether `compute` needs the backbone's pre-head features (BIER's regulariser view sg(h)·W_m). */
+  readonly usesFeatures?: boolean;
   /** Weights the loss owns (proxies, MPN attention, BIER regressors). */
   readonly trainableWeights?: Variable[];
   /** Non-trainable state that checkpoints keep. */
@@ -185,7 +195,12 @@ export interface CreateContext {
   dim?: number;
   classes?: number;
   batchSize?: number;
+  /** The trainable weights by group (for optimizers): see core/param_groups.ts. */
+  params?: ParamGroups;
 }
+
+/** The trainable weights by group: `backbone` (the body), `head` (backbone.headWeights), `loss` (its weights). */
+export type ParamGroups = Record<"backbone" | "head" | "loss", Variable[]>;
 
 // Option values arrive validated against the component's schema.
 // deno-lint-ignore no-explicit-any

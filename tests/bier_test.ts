@@ -23,7 +23,7 @@ import { AdversarialRegressors, agreementLoss } from "../plugins/bier/adversaria
 import { reverseGradient, stopGradient } from "../plugins/bier/gradient.ts";
 import { ensembleEmbedding } from "../plugins/bier/learners.ts";
 import { learnerCorrelation } from "../plugins/bier/correlation.ts";
-import { embeddingHead, learnerKernels, regularizerView, verifyHead } from "../plugins/bier/head.ts";
+import { embeddingHead, embeddingView, learnerKernels, regularizerView, verifyHead } from "../plugins/bier/head.ts";
 import { Diversity } from "../plugins/bier/diversity.ts";
 
 // ---------- float64 reference (plain TypeScript, written from the spec's pseudo-code) ----------
@@ -299,7 +299,7 @@ Deno.test("adversarial loss: the regressors descend the agreement loss, the embe
 
 // ---------- the head, the regulariser view, the initialisation stage ----------
 
-/** x -> relu(x A) = h -> h W + b: a backbone whose last weights are its dense head. */
+/** x -> relu(x A) = h -> h W + b: a backbone whose head (headWeights) is [W, b]. */
 class ToyBackbone implements Backbone {
   readonly trainableWeights: Variable[];
   constructor(readonly dim: number, inDim: number, hidden: number, seed: number) {
@@ -307,12 +307,21 @@ class ToyBackbone implements Backbone {
     const init = (a: number, b: number, s: number) => tf.variable(tf.mul(t2(randn(r, a, b)), s), true);
     this.trainableWeights = [init(inDim, hidden, 0.5), init(hidden, dim, 0.3), tf.variable(tf.fill([dim], 0.2))];
   }
+  get headWeights(): Variable[] {
+    return this.trainableWeights.slice(1);
+  }
   features(x: Tensor): Tensor2D {
     return tf.tidy(() => tf.relu(tf.matMul(x as Tensor2D, this.trainableWeights[0])) as Tensor2D);
   }
   embed(x: Tensor): Tensor2D {
+    return tf.tidy(() => this.embedWithFeatures(x).e);
+  }
+  embedWithFeatures(x: Tensor): { e: Tensor2D; features: Tensor2D } {
     const [, W, b] = this.trainableWeights;
-    return tf.tidy(() => tf.add(tf.matMul(this.features(x), W), b) as Tensor2D);
+    return tf.tidy(() => {
+      const features = this.features(x);
+      return { e: tf.add(tf.matMul(features, W), b) as Tensor2D, features };
+    });
   }
 }
 
@@ -344,25 +353,107 @@ function toyContext(backbone: Backbone, data: Dataset, log: Record<string, unkno
   };
 }
 
-Deno.test("regulariser view = h W_m (no bias); the bias gets no gradient from it", () => {
+/** ∂L_act/∂r_m in float64, from L_act = Σ_{i<j} 1/(B d_i d_j) Σ_n ‖r_i[n]‖² ‖r_j[n]‖². */
+function refActivationGrad(r: number[][][]): number[][][] {
+  const B = r[0].length;
+  const sq = r.map((x) => x.map((row) => row.reduce((a, v) => a + v * v, 0)));
+  return r.map((x, i) =>
+    x.map((row, n) =>
+      row.map((v) => {
+        let g = 0;
+        r.forEach((_, j) => {
+          if (j !== i) g += (2 * v * sq[j][n]) / (B * r[i][0].length * r[j][0].length);
+        });
+        return g;
+      })
+    )
+  );
+}
+
+Deno.test("regulariser view = sg(h) W_m: its gradient reaches W_m only; the embedding view also reaches the backbone", () => {
   const net = new ToyBackbone(6, 5, 4, 1);
+  const [A] = net.trainableWeights;
   const head = embeddingHead(net);
   assert.equal(head.kernel, net.trainableWeights[1]);
   assert.equal(head.bias, net.trainableWeights[2]);
   const x = t2(randn(new Rng(2), 3, 5));
-  const r = regularizerView(net.embed(x), head, [2, 4]);
-  const hw = tf.matMul(net.features(x), head.kernel);
-  assertClose(read(tf.concat(r, 1)), read(hw), { atol: 1e-5 });
-  const { grads } = tf.variableGrads(
-    () => activationLoss(regularizerView(net.embed(x), head, [2, 4])),
-    [head.kernel, head.bias!],
-  );
-  assertClose(read(grads[head.bias!.name]), [0, 0, 0, 0, 0, 0], { atol: 1e-6 });
-  const ks = learnerKernels(head, [2, 4]);
+  const groups = [2, 4];
+  const h = net.features(x);
+  const hw = read(tf.matMul(h, head.kernel));
+  assertClose(read(tf.concat(regularizerView(h, head, groups), 1)), hw, { atol: 1e-6 });
+  assertClose(read(tf.concat(embeddingView(net.embed(x), head, groups), 1)), hw, { atol: 1e-5 });
+  const vars = [A, head.kernel, head.bias!];
+  const official = tf.variableGrads(() => {
+    const { features } = net.embedWithFeatures(x);
+    return activationLoss(regularizerView(features, head, groups));
+  }, vars).grads;
+  const old = tf.variableGrads(() => activationLoss(embeddingView(net.embed(x), head, groups)), vars).grads;
+  // W_m gets hᵀ ∂L/∂r_m in both forms (float64 reference); the bias nothing in either.
+  const hv = h.arraySync() as number[][];
+  const G = refActivationGrad(blocksOf(
+    hv.map((row) => {
+      const W = head.kernel.arraySync() as number[][];
+      return W[0].map((_, k) => row.reduce((a, v, f) => a + v * W[f][k], 0));
+    }),
+    groups,
+  ));
+  const Gcat = G[0].map((row, n) => [...row, ...G[1][n]]);
+  const dW = hv[0].map((_, f) => Gcat[0].map((_, k) => hv.reduce((a, row, n) => a + row[f] * Gcat[n][k], 0)));
+  for (const g of [official, old]) {
+    assertClose(read(g[head.kernel.name]), dW.flat(), { rtol: 1e-4, atol: 1e-7 });
+    const gb = g[head.bias!.name]; // none at all, or zeros
+    if (gb) assertClose(read(gb), new Array(6).fill(0), { atol: 1e-6 });
+  }
+  // The difference: the official view leaves the layers below the head alone.
+  assert.ok(read(official[A.name]).every((v) => v === 0), "official: no gradient below the head");
+  assert.ok(Math.max(...read(old[A.name]).map(Math.abs)) > 1e-3, "embedding view: the backbone gets a gradient");
+  const ks = learnerKernels(head, groups);
   assert.deepEqual(ks.map((k) => k.shape), [[4, 2], [4, 4]]);
-  // A backbone that does not end with a dense head is refused with one clear line.
+  // A backbone that names no dense head is refused with one clear line.
   const odd = { dim: 6, trainableWeights: [tf.variable(tf.zeros([3, 3]))], embed: net.embed } as Backbone;
   assert.throws(() => embeddingHead(odd), DmlError);
+  const wide = { ...odd, headWeights: [tf.variable(tf.zeros([3, 5]))] } as Backbone;
+  assert.throws(() => embeddingHead(wide), /headWeights: kernel \[F, 6\].*\[3, 5\]/);
+});
+
+Deno.test("BIER in training: with diversityInput features (default) the diversity loss moves no weight below the head", () => {
+  const net = new ToyBackbone(8, 6, 10, 3);
+  const [A, W, b] = net.trainableWeights;
+  const x = t2(randn(new Rng(6), 8, 6));
+  const y = labels([0, 0, 1, 1, 2, 2, 3, 3]);
+  const gradsOf = (o: Partial<BierOptions>) => {
+    const loss = new BierLoss(opts({ groups: [3, 5], ...o }), new Rng(1));
+    loss.bindBackbone(net);
+    const { grads } = tf.variableGrads(() => {
+      const { e, features } = net.embedWithFeatures(x);
+      return loss.compute(e, y, undefined, loss.usesFeatures ? features : undefined);
+    }, [A, W, b, ...loss.trainableWeights]);
+    loss.dispose();
+    return grads;
+  };
+  const boostOnly = gradsOf({});
+  for (const diversity of ["activation", "adversarial"] as const) {
+    const div = { diversity, lambdaDiv: 0.5, lambdaWeight: 0.01, adversarialHidden: 8 };
+    const official = gradsOf({ ...div });
+    const old = gradsOf({ ...div, diversityInput: "embedding" });
+    assertClose(read(official[A.name]), read(boostOnly[A.name]), { atol: 1e-7 });
+    assert.ok(
+      read(old[A.name]).some((v, i) => Math.abs(v - read(boostOnly[A.name])[i]) > 1e-5),
+      `${diversity}: the embedding view reaches the backbone`,
+    );
+    // Both forms give the head's kernel the same diversity gradient, and the bias none.
+    assertClose(read(official[W.name]), read(old[W.name]), { rtol: 1e-4, atol: 1e-6 });
+    assertClose(read(official[b.name]), read(boostOnly[b.name]), { atol: 1e-6 });
+    assert.ok(read(official[W.name]).some((v, i) => Math.abs(v - read(boostOnly[W.name])[i]) > 1e-5));
+  }
+  // Features it needs but is not given: one clear line.
+  const loss = new BierLoss(opts({ groups: [3, 5], diversity: "activation", lambdaDiv: 0.5 }), new Rng(1));
+  loss.bindBackbone(net);
+  assert.ok(loss.usesFeatures);
+  assert.throws(() => loss.compute(net.embed(x), y), /diversityInput: features needs/);
+  const noFeatures = { dim: 8, trainableWeights: net.trainableWeights, headWeights: net.headWeights, embed: net.embed };
+  assert.throws(() => loss.bindBackbone(noFeatures as Backbone), /set loss\.diversityInput: embedding/);
+  loss.dispose();
 });
 
 Deno.test("initialisation stage: only the head kernel moves, and L_div goes down", async () => {
@@ -405,15 +496,15 @@ Deno.test("diversity during training: loss = boost + λ_div L_div, and terms sum
   for (const kind of ["activation", "adversarial"] as const) {
     const loss = new BierLoss(opts({ groups: [3, 5], diversity: kind, lambdaDiv: 0.1, lambdaWeight: 2 }), new Rng(1));
     loss.bindBackbone(net);
-    const e = net.embed(x);
-    const total = read(loss.compute(e, y))[0];
+    const { e, features } = net.embedWithFeatures(x);
+    const total = read(loss.compute(e, y, undefined, features))[0];
     const parts = Object.values(loss.terms()).reduce((s, t) => s + read(t)[0], 0);
     assertClose(total, parts, { rtol: 1e-5 });
     const boost = new BierLoss(opts({ groups: [3, 5] })).compute(e, y);
     const head = embeddingHead(net);
     const div = new Diversity(kind, { lambdaWeight: 2, normAxis: "code", hidden: 512, layers: 2 }, [3, 5], new Rng(1));
     const expect = read(boost)[0] +
-      0.1 * read(div.loss(regularizerView(e, head, [3, 5]), learnerKernels(head, [3, 5])).total)[0];
+      0.1 * read(div.loss(regularizerView(features, head, [3, 5]), learnerKernels(head, [3, 5])).total)[0];
     assertClose(total, expect, { rtol: 1e-5 });
     assert.equal(loss.trainableWeights.length, kind === "adversarial" ? 4 : 0);
     loss.dispose();
@@ -489,7 +580,10 @@ Deno.test("no tensor leak: a training step with the adversarial loss, the eval t
   loss.bindBackbone(net);
   const vars = [...net.trainableWeights, ...loss.trainableWeights];
   const step = () => {
-    const { value, grads } = tf.variableGrads(() => loss.compute(net.embed(x), y), vars);
+    const { value, grads } = tf.variableGrads(() => {
+      const { e, features } = net.embedWithFeatures(x);
+      return loss.compute(e, y, undefined, features);
+    }, vars);
     value.dispose();
     tf.dispose(grads);
   };
@@ -551,6 +645,9 @@ Deno.test("the built-in backbones end with the dense head BIER's diversity losse
     const head = embeddingHead(net);
     assert.deepEqual(head.bias?.shape, [8], name);
     verifyHead(net, head, input);
+    const both = net.embedWithFeatures!(input, false);
+    assert.deepEqual(read(both.e), read(net.embed(input, false)), name);
+    assert.deepEqual(read(both.features), read(net.features!(input, false)), name);
     const normalised = await reg.create<Backbone>("backbone", name, { ...o, normalize: true }, {
       inputShape,
       rng: new Rng(0),

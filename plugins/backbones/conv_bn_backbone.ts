@@ -56,6 +56,18 @@ export abstract class ConvBnBackbone implements Backbone {
     return tf.tidy(() => this.head.apply(this.features(x, training)));
   }
 
+  embedWithFeatures(x: Tensor, training: boolean): { e: Tensor2D; features: Tensor2D } {
+    return tf.tidy(() => {
+      const features = this.features(x, training);
+      return { e: this.head.apply(features), features };
+    });
+  }
+
+  /** The embedding head's kernel and bias (none when dim is 0). */
+  get headWeights(): Variable[] {
+    return this.head.weights;
+  }
+
   /** Every Variable under the converted model's name, then the head's. */
   named(): Array<[string, Variable]> {
     return [...this.units().flatMap((u) => u.named()), ...this.head.named()];

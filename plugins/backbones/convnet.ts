@@ -92,6 +92,18 @@ export class ConvnetBackbone implements Backbone {
     return tf.tidy(() => this.head.apply(this.features(x, training)));
   }
 
+  embedWithFeatures(x: Tensor, training: boolean): { e: Tensor2D; features: Tensor2D } {
+    return tf.tidy(() => {
+      const features = this.features(x, training);
+      return { e: this.head.apply(features), features };
+    });
+  }
+
+  /** The embedding head's kernel and bias (none when dim is 0). */
+  get headWeights(): Variable[] {
+    return this.head.weights;
+  }
+
   /** Frees the Variables. */
   dispose(): void {
     for (const v of [...this.trainableWeights, ...this.stateWeights]) v.dispose();

@@ -144,6 +144,18 @@ export class TfjsModelBackbone implements Backbone {
     return tf.tidy(() => this.head.apply(this.features(x, training)));
   }
 
+  embedWithFeatures(x: Tensor, training: boolean): { e: Tensor2D; features: Tensor2D } {
+    return tf.tidy(() => {
+      const features = this.features(x, training);
+      return { e: this.head.apply(features), features };
+    });
+  }
+
+  /** The embedding head's kernel and bias (none when dim is 0). */
+  get headWeights(): Variable[] {
+    return this.head.weights;
+  }
+
   dispose(): void {
     this.disposeModel();
     for (const v of this.head.weights) v.dispose();

@@ -1,16 +1,16 @@
 /**
  * The embedding head the diversity losses act on. BIER's learners are linear layers
  * `f_m = h W_m + b_m` on the shared feature h, i.e. together one dense layer `f = h W + b` with
- * W [F, D] cut into column blocks. The diversity losses use the *regulariser view*
- * `r_m = sg(h) W_m` (no bias) and penalise the norms of W_m.
+ * W [F, D] cut into column blocks. The diversity losses use the *regulariser view* of the
+ * official code, `r_m = stop_gradient(h) W_m` (no bias): its gradient reaches W_m only, never the
+ * layers below the head nor the bias. `embeddingView` is the earlier form `(e − b)_m`: the same
+ * values, but its gradient also flows through e into the backbone (`diversityInput: embedding`).
  *
- * Assumption (documented, checked by shape): the backbone's last trainable weights are that
- * dense layer's kernel [F, D] and bias [D] (or just the kernel, when it has no bias). The
- * built-in backbones end with such a layer.
+ * The backbone names its head in the contract (`headWeights`: kernel [F, D], then bias [D]).
  *
  * ```ts
- * const head = embeddingHead(backbone);                  // { kernel: [F, D], bias?: [D] }
- * const r = regularizerView(e, head, [96, 160, 256]);   // [B, d_m] each, = h W_m
+ * const head = embeddingHead(backbone);                   // { kernel: [F, D], bias?: [D] }
+ * const r = regularizerView(h, head, [96, 160, 256]);    // [B, d_m] each, = sg(h) W_m
  * ```
  */
 import { tf } from "../../core/tf.ts";
@@ -18,6 +18,7 @@ import type { Tensor, Tensor2D, Variable } from "@tensorflow/tfjs-core";
 import type { Backbone } from "../../core/types.ts";
 import { DmlError } from "../../core/errors.ts";
 import { learnerRanges, splitLearners } from "./learners.ts";
+import { stopGradient } from "./gradient.ts";
 
 export interface EmbeddingHead {
   /** W [F, D]. */
@@ -26,31 +27,34 @@ export interface EmbeddingHead {
   bias?: Variable;
 }
 
-/** The backbone's dense embedding head, by the documented assumption; a clear error if it does not hold. */
+/** The backbone's dense embedding head, from its `headWeights`; a clear error if it has none. */
 export function embeddingHead(backbone: Backbone, path = "loss"): EmbeddingHead {
-  const w = backbone.trainableWeights;
+  const [kernel, bias, ...rest] = backbone.headWeights ?? [];
   const D = backbone.dim;
-  const last = w[w.length - 1];
-  const before = w[w.length - 2];
-  const isKernel = (v?: Variable) => v !== undefined && v.shape.length === 2 && v.shape[1] === D;
-  if (last && last.shape.length === 1 && last.shape[0] === D && isKernel(before)) {
-    return { kernel: before, bias: last };
-  }
-  if (isKernel(last)) return { kernel: last };
-  const shapes = w.slice(-2).map((v) => `[${v.shape.join(", ")}]`).join(", ");
+  const dense = kernel?.shape.length === 2 && kernel.shape[1] === D && rest.length === 0 &&
+    (bias === undefined || (bias.shape.length === 1 && bias.shape[0] === D));
+  if (dense) return bias ? { kernel, bias } : { kernel };
+  const shapes = (backbone.headWeights ?? []).map((v) => `[${v.shape.join(", ")}]`).join(", ");
   throw new DmlError(
-    `${path}.diversity: BIER's diversity losses need the backbone to end with a dense embedding layer ` +
-      `(kernel [F, ${D}], bias [${D}]) as its last trainable weights; its last weights have shapes ${shapes || "none"}`,
+    `${path}.diversity: BIER's diversity losses need a backbone with a dense embedding head ` +
+      `(headWeights: kernel [F, ${D}], bias [${D}]); its head weights have shapes ${shapes || "none"}`,
   );
 }
 
 /**
- * r_m = h W_m for each learner, computed from the embedding e = h W + b as (e − b)_m. The bias
- * gets no gradient from it (its two paths cancel) and W_m gets exactly hᵀ ∂L/∂r_m. Unlike the
- * official `stop_gradient(h)`, the gradient also reaches the layers below the head through e,
- * because the loss never sees h (see docs/bier.md).
+ * The official regulariser view r_m = sg(h) W_m of the features h the head was applied to: the
+ * diversity gradient reaches the kernel W_m (as hᵀ ∂L/∂r_m) and nothing else.
  */
-export function regularizerView(e: Tensor2D, head: EmbeddingHead | undefined, groups: readonly number[]): Tensor2D[] {
+export function regularizerView(h: Tensor2D, head: EmbeddingHead, groups: readonly number[]): Tensor2D[] {
+  return tf.tidy(() => splitLearners(tf.matMul(stopGradient(h), head.kernel), groups));
+}
+
+/**
+ * The earlier view r_m = (e − b)_m of the embedding e = h W + b: the same values as
+ * `regularizerView`; the bias gets no gradient (its two paths cancel) and W_m gets hᵀ ∂L/∂r_m,
+ * but the gradient also reaches the layers below the head through e (`diversityInput: embedding`).
+ */
+export function embeddingView(e: Tensor2D, head: EmbeddingHead | undefined, groups: readonly number[]): Tensor2D[] {
   return tf.tidy(() => splitLearners(head?.bias ? tf.sub(e, head.bias) as Tensor2D : e, groups));
 }
 

@@ -7,7 +7,7 @@
  * ```
  * for s = 1..steps:
  *   x   = random training images
- *   r_m = h(x) W_m                 (backbone in eval mode, no bias)
+ *   r_m = h(x) W_m                 (backbone in eval mode, no bias; or (e − b)_m with diversityInput: embedding)
  *   W  ← Adam(W, ∇_W L_div(r, W))  (regressors too, through their gradient reversal)
  * ```
  *
@@ -16,10 +16,11 @@
  * ```
  */
 import { tf } from "../../core/tf.ts";
-import type { Scalar, Tensor2D } from "@tensorflow/tfjs-core";
+import type { Scalar } from "@tensorflow/tfjs-core";
 import type { TrainContext } from "../../core/types.ts";
 import type { Diversity } from "./diversity.ts";
-import { embeddingHead, learnerKernels, regularizerView } from "./head.ts";
+import { embeddingHead, embeddingView, learnerKernels, regularizerView } from "./head.ts";
+import type { DiversityInput } from "./loss.ts";
 
 export interface InitStageOptions {
   steps: number;
@@ -33,6 +34,7 @@ export async function initialiseHead(
   diversity: Diversity,
   groups: readonly number[],
   o: InitStageOptions,
+  input: DiversityInput = "features",
 ): Promise<{ start: number; end: number }> {
   const head = embeddingHead(ctx.backbone);
   const vars = [head.kernel, ...diversity.weights];
@@ -46,8 +48,10 @@ export async function initialiseHead(
       const x = train.batch(idx, { augment: false, rng });
       const cost = adam.minimize(
         () => {
-          const e = ctx.backbone.embed(x, false) as Tensor2D;
-          return diversity.loss(regularizerView(e, head, groups), learnerKernels(head, groups)).total;
+          const r = input === "features"
+            ? regularizerView(ctx.backbone.features!(x, false), head, groups)
+            : embeddingView(ctx.backbone.embed(x, false), head, groups);
+          return diversity.loss(r, learnerKernels(head, groups)).total;
         },
         true,
         vars,

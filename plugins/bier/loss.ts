@@ -26,10 +26,20 @@ import { Rng } from "../../core/rng.ts";
 import { pairNormalizer, selfPairs } from "./binomial_deviance.ts";
 import { BIER_DEFAULTS, boostedDeviance, type BoostingParams } from "./boosting.ts";
 import { Diversity, type DiversityKind, type DiversityOptions } from "./diversity.ts";
-import { type EmbeddingHead, embeddingHead, learnerKernels, regularizerView, verifyHead } from "./head.ts";
+import {
+  type EmbeddingHead,
+  embeddingHead,
+  embeddingView,
+  learnerKernels,
+  regularizerView,
+  verifyHead,
+} from "./head.ts";
 import { ensembleEmbedding, sizeScales, splitLearners } from "./learners.ts";
 import { initialiseHead, type InitStageOptions } from "./init_stage.ts";
 import { learnerCorrelation } from "./correlation.ts";
+
+export const DIVERSITY_INPUTS = ["features", "embedding"] as const;
+export type DiversityInput = (typeof DIVERSITY_INPUTS)[number];
 
 export interface BierOptions extends BoostingParams {
   /** Learner sizes d_1..d_M; they sum to the embedding dim. */
@@ -41,6 +51,11 @@ export interface BierOptions extends BoostingParams {
   diversity: DiversityKind;
   /** λ_div: weight of L_div during training (0: only the initialisation stage uses it). */
   lambdaDiv: number;
+  /**
+   * What the diversity loss's regressors see: `features` = sg(h) W_m, the official code (its
+   * gradient reaches the head's kernel only); `embedding` = (e − b)_m (it also reaches the backbone).
+   */
+  diversityInput: DiversityInput;
   lambdaWeight: number;
   normAxis: DiversityOptions["normAxis"];
   adversarialHidden: number;
@@ -63,6 +78,7 @@ export const BIER_LOSS_DEFAULTS: BierOptions = {
   testScales: [],
   diversity: "none",
   lambdaDiv: 5e-5,
+  diversityInput: "features",
   lambdaWeight: 1e5,
   normAxis: "code",
   adversarialHidden: 512,
@@ -106,17 +122,36 @@ export class BierLoss implements Loss, Hooks {
     return this.diversity !== undefined && this.o.lambdaDiv > 0;
   }
 
-  /** Binds the backbone whose dense head the diversity losses regularise (the hooks do this). */
-  bindBackbone(backbone: Backbone): void {
-    if (this.diversity) this.head = embeddingHead(backbone);
+  /** The official regulariser view needs the batch's pre-head features h. */
+  get usesFeatures(): boolean {
+    return this.diversityInTraining && this.o.diversityInput === "features";
   }
 
-  compute(e: Tensor2D, y: Tensor1D, ref?: Reference): Scalar {
+  /** Binds the backbone whose dense head the diversity losses regularise (the hooks do this). */
+  bindBackbone(backbone: Backbone): void {
+    if (!this.diversity) return;
+    const wantsFeatures = this.o.diversityInput === "features";
+    if (wantsFeatures && !(backbone.features && (!this.diversityInTraining || backbone.embedWithFeatures))) {
+      throw new DmlError(
+        "loss.diversityInput: features (the official sg(h)·W_m) needs a backbone that exposes its pre-head " +
+          "features; set loss.diversityInput: embedding",
+      );
+    }
+    this.head = embeddingHead(backbone);
+  }
+
+  compute(e: Tensor2D, y: Tensor1D, ref?: Reference, features?: Tensor2D): Scalar {
     if (e.shape[1] !== this.dim) {
       throw new DmlError(`loss.groups: the learners cover ${this.dim} dims but the embedding has ${e.shape[1]}`);
     }
     if (this.diversityInTraining && !this.head) {
       throw new Error("bier: the diversity loss needs the backbone's head; call bindBackbone or onTrainStart first");
+    }
+    if (this.usesFeatures && !features) {
+      throw new DmlError(
+        "loss.diversityInput: features needs the batch's pre-head features with the embedding, which this caller " +
+          "does not pass (BIER inside another loss); set loss.diversityInput: embedding",
+      );
     }
     const { total, terms } = tf.tidy(() => {
       const groups = this.o.groups;
@@ -131,7 +166,8 @@ export class BierLoss implements Loss, Hooks {
       boost.learners.forEach((l, m) => terms[`learner-${m + 1}`] = l);
       let total: Scalar = boost.total;
       if (this.diversityInTraining && this.diversity && this.head) {
-        const div = this.diversity.loss(regularizerView(e, this.head, groups), learnerKernels(this.head, groups));
+        const r = features ? regularizerView(features, this.head, groups) : embeddingView(e, this.head, groups);
+        const div = this.diversity.loss(r, learnerKernels(this.head, groups));
         for (const [name, part] of Object.entries(div.parts)) terms[name] = tf.mul(this.o.lambdaDiv, part);
         total = tf.add(total, tf.mul(this.o.lambdaDiv, div.total));
       }
@@ -168,7 +204,7 @@ export class BierLoss implements Loss, Hooks {
     }
     if (this.diversity && this.o.initSteps > 0) {
       const init: InitStageOptions = { steps: this.o.initSteps, lr: this.o.initLr, batchSize: this.o.initBatchSize };
-      const { start, end } = await initialiseHead(ctx, this.diversity, this.o.groups, init);
+      const { start, end } = await initialiseHead(ctx, this.diversity, this.o.groups, init, this.o.diversityInput);
       ctx.say(
         `bier: initialised the embedding weights with the ${this.o.diversity} loss, ${init.steps} steps: ` +
           `L_div ${start.toPrecision(4)} -> ${end.toPrecision(4)}`,

@@ -13,7 +13,7 @@
 import type { Plugin } from "../../core/types.ts";
 import { bool, int, num, nums, str } from "../../core/options.ts";
 import { DmlError } from "../../core/errors.ts";
-import { BierLoss, type BierOptions } from "./loss.ts";
+import { BierLoss, type BierOptions, DIVERSITY_INPUTS } from "./loss.ts";
 import { BOOSTING_STYLES } from "./boosting.ts";
 import { DIVERSITY_KINDS, NORM_AXES } from "./diversity.ts";
 
@@ -36,6 +36,12 @@ const options = {
   testScales: nums([], { min: 0, doc: "test-time weight of each learner; empty = d_m/Σd" }),
   diversity: str("none", DIVERSITY_KINDS, "diversity loss: none, activation (ICCV) or adversarial (A-BIER)"),
   lambdaDiv: num(5e-5, { min: 0, doc: "weight of the diversity loss during training (0: init stage only)" }),
+  diversityInput: str(
+    "features",
+    DIVERSITY_INPUTS,
+    "what the diversity loss sees: features = sg(h)·W_m, the official code (reaches the head's kernel only); " +
+      "embedding = (e − b)_m (also reaches the backbone)",
+  ),
   lambdaWeight: num(1e5, { min: 0, doc: "λ_w: weight of the unit-norm penalties inside the diversity loss" }),
   normAxis: str("code", NORM_AXES, "unit-norm penalty axis: code, inputs (rows of W) or outputs (columns)"),
   adversarialHidden: int(512, { min: 1, doc: "hidden width of the adversarial regressors" }),

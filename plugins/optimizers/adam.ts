@@ -10,6 +10,7 @@ import { tf } from "../../core/tf.ts";
 import type { Tensor, Variable } from "@tensorflow/tfjs-core";
 import type { Optimizer, State } from "../../core/types.ts";
 import { Slots } from "./slots.ts";
+import { LrMultipliers } from "./lr_mult.ts";
 import { defineHostKernel, hasHostKernel } from "../../core/host_kernels.ts";
 
 const ADAM_KERNEL = "DmlAdam";
@@ -49,7 +50,8 @@ export interface AdamOptions {
 export class Adam implements Optimizer {
   private slots = new Slots(["m", "v"]);
 
-  constructor(private o: AdamOptions) {}
+  /** `groups`: the learning-rate multiplier of each weight (lr_mult.ts); 1 for all by default. */
+  constructor(private o: AdamOptions, private groups = LrMultipliers.none()) {}
 
   get lr(): number {
     return this.o.lr;
@@ -62,9 +64,10 @@ export class Adam implements Optimizer {
     const fused = hasHostKernel(ADAM_KERNEL);
     vars.forEach((w, i) => {
       const m = this.slots.get("m", i, w), v = this.slots.get("v", i, w);
+      const lrW = this.groups.lr(w, lr);
       tf.tidy(() => {
         if (fused) {
-          const attrs = { lr, beta1, beta2, eps, c1, c2, weightDecay, decoupled };
+          const attrs = { lr: lrW, beta1, beta2, eps, c1, c2, weightDecay, decoupled };
           const [w1, m1, v1] = tf.engine().runKernel(ADAM_KERNEL, { w, g: grads[i], m, v }, attrs) as Tensor[];
           m.assign(m1);
           v.assign(v1);
@@ -78,16 +81,17 @@ export class Adam implements Optimizer {
         v.assign(v1);
         let update = tf.div(tf.div(m1, c1), tf.add(tf.sqrt(tf.div(v1, c2)), eps));
         if (weightDecay > 0 && decoupled) update = tf.add(update, tf.mul(weightDecay, w));
-        w.assign(tf.sub(w, tf.mul(lr, update)));
+        w.assign(tf.sub(w, tf.mul(lrW, update)));
       });
     });
   }
 
-  state(): Promise<State> {
-    return this.slots.state();
+  async state(): Promise<State> {
+    return { ...(await this.slots.state() as Record<string, State>), groups: this.groups.state() };
   }
 
   load(s: State): void {
+    this.groups.check((s as Record<string, State> | null)?.groups);
     this.slots.load(s);
   }
 }

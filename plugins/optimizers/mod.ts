@@ -4,17 +4,22 @@
  *
  * ```yaml
  * optimizer: { use: adam, lr: 0.001 }
+ * optimizer: { use: adam, lr: 1.0e-5, lrMult: { head: 10 } }   # per-group rates (lr_mult.ts)
  * ```
  */
-import type { Plugin } from "../../core/types.ts";
+import type { CreateContext, Options, Plugin } from "../../core/types.ts";
 import { bool, num } from "../../core/options.ts";
 import { DmlError } from "../../core/errors.ts";
 import { Adam } from "./adam.ts";
 import { RAdam } from "./radam.ts";
 import { Sgd } from "./sgd.ts";
+import { LrMultipliers, lrMultOption } from "./lr_mult.ts";
 
 const lr = num(0.001, { gt: 0, doc: "learning rate (schedules scale it)" });
 const weightDecay = num(0, { min: 0, doc: "weight decay" });
+const lrMult = lrMultOption;
+/** The run's weights with the recipe's multiplier per group. */
+const groups = (o: Options, ctx: CreateContext) => new LrMultipliers(o.lrMult, ctx.params, ctx.path);
 const betas = {
   beta1: num(0.9, { min: 0, max: 0.999999, doc: "first-moment decay" }),
   beta2: num(0.999, { min: 0, max: 0.999999, doc: "second-moment decay" }),
@@ -28,15 +33,15 @@ export const plugin: Plugin = {
       kind: "optimizer",
       name: "adam",
       doc: "Adam; weightDecay is L2 added to the gradient",
-      options: { lr, weightDecay, ...betas },
-      create: (o) => new Adam({ ...o, decoupled: false } as never),
+      options: { lr, weightDecay, ...betas, lrMult },
+      create: (o, ctx) => new Adam({ ...o, decoupled: false } as never, groups(o, ctx)),
     },
     {
       kind: "optimizer",
       name: "adamw",
       doc: "AdamW: Adam with decoupled weight decay",
-      options: { lr, ...betas, weightDecay: num(0.01, { min: 0, doc: "decoupled weight decay" }) },
-      create: (o) => new Adam({ ...o, decoupled: true } as never),
+      options: { lr, ...betas, weightDecay: num(0.01, { min: 0, doc: "decoupled weight decay" }), lrMult },
+      create: (o, ctx) => new Adam({ ...o, decoupled: true } as never, groups(o, ctx)),
     },
     {
       kind: "optimizer",
@@ -47,18 +52,19 @@ export const plugin: Plugin = {
         momentum: num(0, { min: 0, max: 1, doc: "momentum" }),
         nesterov: bool(false, "Nesterov momentum (needs momentum > 0)"),
         weightDecay,
+        lrMult,
       },
       create: (o, ctx) => {
         if (o.nesterov && o.momentum === 0) throw new DmlError(`${ctx.path}.nesterov: needs momentum > 0`);
-        return new Sgd(o as never);
+        return new Sgd(o as never, groups(o, ctx));
       },
     },
     {
       kind: "optimizer",
       name: "radam",
       doc: "Rectified Adam (Liu et al. 2020), as MPN trains",
-      options: { lr, weightDecay, ...betas },
-      create: (o) => new RAdam(o as never),
+      options: { lr, weightDecay, ...betas, lrMult },
+      create: (o, ctx) => new RAdam(o as never, groups(o, ctx)),
     },
   ],
 };

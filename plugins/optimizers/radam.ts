@@ -11,6 +11,7 @@ import { tf } from "../../core/tf.ts";
 import type { Tensor, Variable } from "@tensorflow/tfjs-core";
 import type { Optimizer, State } from "../../core/types.ts";
 import { Slots } from "./slots.ts";
+import { LrMultipliers } from "./lr_mult.ts";
 
 export interface RAdamOptions {
   lr: number;
@@ -23,7 +24,8 @@ export interface RAdamOptions {
 export class RAdam implements Optimizer {
   private slots = new Slots(["m", "v"]);
 
-  constructor(private o: RAdamOptions) {}
+  /** `groups`: the learning-rate multiplier of each weight (lr_mult.ts); 1 for all by default. */
+  constructor(private o: RAdamOptions, private groups = LrMultipliers.none()) {}
 
   get lr(): number {
     return this.o.lr;
@@ -46,16 +48,17 @@ export class RAdam implements Optimizer {
         v.assign(v1);
         const mHat = tf.div(m1, c1);
         const update = rect > 0 ? tf.mul(rect, tf.div(mHat, tf.add(tf.sqrt(tf.div(v1, 1 - beta2 ** t)), eps))) : mHat;
-        w.assign(tf.sub(w, tf.mul(lr, update)));
+        w.assign(tf.sub(w, tf.mul(this.groups.lr(w, lr), update)));
       });
     });
   }
 
-  state(): Promise<State> {
-    return this.slots.state();
+  async state(): Promise<State> {
+    return { ...(await this.slots.state() as Record<string, State>), groups: this.groups.state() };
   }
 
   load(s: State): void {
+    this.groups.check((s as Record<string, State> | null)?.groups);
     this.slots.load(s);
   }
 }

@@ -10,6 +10,7 @@ import { tf } from "../../core/tf.ts";
 import type { Tensor, Variable } from "@tensorflow/tfjs-core";
 import type { Optimizer, State } from "../../core/types.ts";
 import { Slots } from "./slots.ts";
+import { LrMultipliers } from "./lr_mult.ts";
 
 export interface SgdOptions {
   lr: number;
@@ -21,7 +22,8 @@ export interface SgdOptions {
 export class Sgd implements Optimizer {
   private slots = new Slots(["buf"]);
 
-  constructor(private o: SgdOptions) {}
+  /** `groups`: the learning-rate multiplier of each weight (lr_mult.ts); 1 for all by default. */
+  constructor(private o: SgdOptions, private groups = LrMultipliers.none()) {}
 
   get lr(): number {
     return this.o.lr;
@@ -39,16 +41,17 @@ export class Sgd implements Optimizer {
           buf.assign(b1);
           g = nesterov ? tf.add(g, tf.mul(momentum, b1)) : b1;
         }
-        w.assign(tf.sub(w, tf.mul(lr, g)));
+        w.assign(tf.sub(w, tf.mul(this.groups.lr(w, lr), g)));
       });
     });
   }
 
-  state(): Promise<State> {
-    return this.slots.state();
+  async state(): Promise<State> {
+    return { ...(await this.slots.state() as Record<string, State>), groups: this.groups.state() };
   }
 
   load(s: State): void {
+    this.groups.check((s as Record<string, State> | null)?.groups);
     this.slots.load(s);
   }
 }
