@@ -41,3 +41,16 @@ export function assertOneLineError(r: { code: number; stderr: string }, pattern:
   match(r.stderr, pattern);
   ok(!/\bat file:|Stack backtrace/.test(r.stderr));
 }
+
+/**
+ * The Deno flags a `deno task` line of deno.json passes before `cli.ts`, so that subprocess tests run
+ * with exactly the permissions the task grants (a narrowed task fails them).
+ */
+export function taskFlags(task: string): string[] {
+  const line: string = JSON.parse(Deno.readTextFileSync(`${ROOT}deno.json`)).tasks[task];
+  const words = line.split(/\s+/);
+  if (words[0] !== "deno" || words[1] !== "run" || !words.includes("cli.ts")) {
+    throw new Error(`deno.json task ${task} is not 'deno run ... cli.ts': ${line}`);
+  }
+  return words.slice(2, words.indexOf("cli.ts"));
+}

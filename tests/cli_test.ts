@@ -4,7 +4,7 @@
  */
 import { deepStrictEqual as assertEquals, match, ok } from "node:assert/strict";
 
-import { assertOneLineError as oneLine, ROOT, runCli } from "./cli_process.ts";
+import { assertOneLineError as oneLine, ROOT, runCli, taskFlags } from "./cli_process.ts";
 
 const FIXTURES = `${ROOT}tests/fixtures`;
 
@@ -103,7 +103,7 @@ Deno.test("bad input: an output folder the train task may not write is the only 
   const dir = await Deno.makeTempDir();
   try {
     // The task's own permissions; the quickstart's dataset would print a notice when it loads.
-    const flags = ["--allow-read", "--allow-env", "--allow-write=runs,.cache", "--allow-sys", "--allow-ffi"];
+    const flags = taskFlags("train");
     const r = await runCli(dir, flags, ["train", `${ROOT}recipes/quickstart.yaml`, "--set", "output=elsewhere"]);
     oneLine(r, /^error: output: not allowed to write to 'elsewhere'/);
     assertEquals([...Deno.readDirSync(dir)], []);

@@ -9,7 +9,7 @@ import { createRegistry } from "../plugins/builtin.ts";
 import { readNpy } from "../core/npy.ts";
 import { evaluateRetrieval } from "../core/retrieval.ts";
 import type { Split } from "../core/types.ts";
-import { assertOneLineError, ROOT, runCli } from "./cli_process.ts";
+import { assertOneLineError, ROOT, runCli, taskFlags } from "./cli_process.ts";
 
 const QUICKSTART = `${ROOT}recipes/quickstart.yaml`;
 const SMALL = [
@@ -19,7 +19,7 @@ const SMALL = [
   "train.backend=auto",
   "eval.baselines=false",
 ];
-const TASK_FLAGS = ["--allow-read", "--allow-env", "--allow-write=runs,.cache", "--allow-sys", "--allow-ffi"];
+const TASK_FLAGS = taskFlags("embed");
 
 /** Runs `fn` with console output swallowed; returns its result and what it printed to stdout. */
 async function captured<T>(fn: () => Promise<T>): Promise<[T, string[]]> {

@@ -7,9 +7,9 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { stringify } from "yaml";
 import { fakeCub200, fakeInShop } from "./image_fixtures.ts";
-import { runCli } from "./cli_process.ts";
+import { runCli, taskFlags } from "./cli_process.ts";
 
-const TRAIN_PERMISSIONS = ["--allow-read", "--allow-env", "--allow-write=runs,.cache", "--allow-sys", "--allow-ffi"];
+const TRAIN_PERMISSIONS = taskFlags("train");
 
 const train = (cwd: string, permissions: string[], ...args: string[]) => runCli(cwd, permissions, ["train", ...args]);
 

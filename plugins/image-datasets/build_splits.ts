@@ -20,6 +20,7 @@ import type { PixelSpec } from "./decode_protocol.ts";
 import type { AugmentMode, TransformSpec } from "./transform.ts";
 import { ImageFileDataset } from "./image_file_dataset.ts";
 import { digest, findBadImages, type VerifyMode } from "./verify.ts";
+import { nativeWorkersCanLoad } from "../../core/sandbox.ts";
 
 /** The shared options; `boxes` only for datasets that ship boxes (its default given). */
 export function imageOptions(o: { boxes?: boolean } = {}): Schema {
@@ -118,9 +119,10 @@ const skipNoticeShown = new Set<string>();
 /** The splits of `layout` as datasets, after checking the files. */
 export async function buildImageSplits(name: string, layout: Layout, o: Options, path: string): Promise<DatasetSplits> {
   const { transform, pixels } = specsOf(o, path);
-  if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") {
+  if (!nativeWorkersCanLoad()) {
     throw new DmlError(
-      `data: ${name}: decoding images needs --allow-ffi (sharp's native libvips); deno task train/eval/test grant it`,
+      `data: ${name}: decoding images needs --allow-ffi and --unstable-worker-options (sharp's native libvips, in ` +
+        `worker threads); deno task train/eval/embed grant them`,
     );
   }
   const named = (["train", "test", "query", "gallery"] as const).filter((s) => layout[s] !== undefined);

@@ -24,6 +24,10 @@ import {
 } from "./decode_protocol.ts";
 import type { TransformSpec } from "./transform.ts";
 import { DmlError } from "../../core/errors.ts";
+import { nativeWorker, startWorker, type WorkerHandle } from "../../core/sandbox.ts";
+
+/** sharp is native code: the worker is registered to keep FFI once the CLI seals the process. */
+const DECODE_WORKER = nativeWorker(new URL("./decode_worker.ts", import.meta.url).href);
 
 /** Idle time after which the workers are ended. */
 const IDLE_MS = 3000;
@@ -78,7 +82,7 @@ export class Pending {
 
 /** Decoding workers for the whole process. */
 export class DecodePool {
-  private workers: Worker[] = [];
+  private workers: WorkerHandle[] = [];
   private inFlight = 0;
   private idleTimer: ReturnType<typeof setTimeout> | null = null;
 
@@ -164,10 +168,10 @@ export class DecodePool {
   }
 
   /** Hands contiguous chunks of `items` to the workers (starting them if needed). */
-  private spread<T>(items: T[], send: (chunk: T[], worker: Worker) => void): void {
+  private spread<T>(items: T[], send: (chunk: T[], worker: WorkerHandle) => void): void {
     if (items.length === 0) return;
     while (this.workers.length < this.size) {
-      this.workers.push(new Worker(new URL("./decode_worker.ts", import.meta.url).href, { type: "module" }));
+      this.workers.push(startWorker(DECODE_WORKER));
     }
     const per = Math.ceil(items.length / this.workers.length);
     for (let w = 0; w * per < items.length; w++) send(items.slice(w * per, (w + 1) * per), this.workers[w]);
