@@ -7,7 +7,8 @@ import { learningRate } from "../core/schedule.ts";
 import { clipByGlobalNorm } from "../core/trainer.ts";
 import { assertClose } from "./util.ts";
 import { useBackend, webgpuAdapter } from "../core/backend.ts";
-import type { Hooks, Plugin } from "../core/types.ts";
+import type { Hooks, Loss, Plugin, Reference } from "../core/types.ts";
+import type { Tensor1D, Tensor2D } from "@tensorflow/tfjs-core";
 
 const TOY = new URL("./fixtures/toy.yaml", import.meta.url).pathname;
 const FIXTURES = new URL("./fixtures/", import.meta.url).pathname;
@@ -102,5 +103,62 @@ Deno.test("training on webgpu gives the cpu backend's losses within float32 tole
     assertClose(gpu.metrics["recall@1"], cpu.metrics["recall@1"], { atol: 0.02, msg: "recall@1" });
   } finally {
     await useBackend("cpu");
+  }
+});
+
+Deno.test("the trainer combines batch and memory losses: loss = [batch] + weight × memory, logged as its parts", async () => {
+  // A probe loss records what each compute returned, with or without the memory's reference.
+  let calls: Array<{ ref: boolean; value: number }> = [];
+  const perStep: Array<typeof calls> = [];
+  const probe: Plugin = {
+    name: "probe-loss",
+    components: [{
+      kind: "loss",
+      name: "probe-contrastive",
+      doc: "toy-contrastive that records each value it returns",
+      options: {},
+      async create(_o, ctx) {
+        const inner = await ctx.registry.create<Loss>("loss", "toy-contrastive", { margin: 0.3 }, ctx);
+        const hooks: Hooks = { afterStep: () => void (perStep.push(calls), calls = []) };
+        return Object.assign({
+          compute(e: Tensor2D, y: Tensor1D, ref?: Reference) {
+            const v = inner.compute(e, y, ref);
+            calls.push({ ref: ref !== undefined, value: v.dataSync()[0] });
+            return v;
+          },
+        }, hooks);
+      },
+    }],
+  };
+  for (const batchLoss of [false, true]) {
+    const weight = batchLoss ? 0.25 : 3;
+    perStep.length = 0;
+    const out = await Deno.makeTempDir();
+    const registry = createRegistry();
+    registry.register(probe);
+    const sets = [
+      `output=${out}`,
+      "loss={use: probe-contrastive}",
+      "train.epochs=1",
+      "memory.use=xbm",
+      "memory.size=48",
+    ];
+    sets.push("memory.start=2", `memory.weight=${weight}`, `memory.batchLoss=${batchLoss}`);
+    const recipe = await resolveRecipe(await loadRecipe(TOY, sets), registry, FIXTURES);
+    const { runDir } = await train(recipe, registry, { quiet: true });
+    const steps = (await Deno.readTextFile(`${runDir}/metrics.jsonl`)).trim().split("\n").map((l) => JSON.parse(l))
+      .filter((r) => r.type === "step");
+    assertEquals(steps.length, 6);
+    steps.forEach((r, i) => {
+      const batch = perStep[i].find((c) => !c.ref)?.value;
+      const memory = perStep[i].find((c) => c.ref)?.value;
+      const msg = `batchLoss ${batchLoss}, step ${r.step}: ${JSON.stringify(r)} ${JSON.stringify(perStep[i])}`;
+      // Before the memory holds anything (step < start) only the batch loss counts.
+      assertEquals(memory === undefined, r.step <= 2, msg);
+      assertEquals(batch === undefined, !batchLoss && memory !== undefined, msg);
+      assertClose(r["loss.batch"], batch ?? 0, { rtol: 1e-6, msg });
+      assertClose(r["loss.memory"], memory === undefined ? 0 : weight * memory, { rtol: 1e-6, msg });
+      assertClose(r.loss, (batch ?? 0) + (memory === undefined ? 0 : weight * memory), { rtol: 1e-6, msg });
+    });
   }
 });
