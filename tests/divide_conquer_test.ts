@@ -225,13 +225,16 @@ const probeLoss: ComponentDef<Probe> = {
   },
 };
 
-async function setup(sampler: Record<string, unknown>, opts: { dim?: number; data?: DatasetSplits } = {}) {
+async function setup(
+  sampler: Record<string, unknown>,
+  opts: { dim?: number; data?: DatasetSplits; backbone?: Backbone } = {},
+) {
   const registry = new Registry();
   registry.register(dncPlugin);
   registry.register({ name: "test", components: [probeLoss] } as Plugin);
   const data = opts.data ?? blobData();
   const dim = opts.dim ?? 12;
-  const backbone = linearBackbone(8, dim);
+  const backbone = opts.backbone ?? linearBackbone(8, dim);
   const shared = new Map<string, unknown>();
   const base = { rng: new Rng(1), shared, data, dim, classes: data.train.classes };
   const s = await registry.create<ClusterSampler>("sampler", "divide-conquer", sampler, { ...base, path: "sampler" });
@@ -388,6 +391,70 @@ Deno.test("re-clustering keeps learner names: a re-run with permuted k-means lab
     namings.add([0, 1, 2].map((g) => km.assignments[g]).join());
   }
   assert.ok(namings.size > 1, "k-means seeds give different cluster names");
+});
+
+/**
+ * 12 classes, 8-d inputs: dims 0–3 group class y with y % 3, dims 4–7 group it with ⌊y / 4⌋ (both 3 groups of 4).
+ * Each sub-space pair shares 2 classes per group: a matching by overlap is unique.
+ */
+function twoGroupings(seed = 0, perClass = 10): DatasetSplits {
+  const rng = new Rng(seed);
+  const centers = () => Array.from({ length: 3 }, () => Array.from({ length: 4 }, () => 5 * rng.normal()));
+  const [first, second] = [centers(), centers()];
+  const n = 12 * perClass;
+  const labels = Int32Array.from({ length: n }, (_, i) => i % 12);
+  const x = Float32Array.from(
+    Array.from(labels).flatMap((y) =>
+      [...first[y % 3], ...second[Math.floor(y / 4)]].map((c) => c + 0.1 * rng.normal())
+    ),
+  );
+  const train: Dataset = {
+    size: n,
+    labels,
+    classes: 12,
+    shape: [8],
+    batch: (idx) => tf.tidy(() => tf.gather(tf.tensor2d(x, [n, 8]), tf.tensor1d(idx, "int32"))),
+  };
+  return { train };
+}
+
+Deno.test("re-clustering follows the current model: new features give new clusters, named by the Hungarian matching", async () => {
+  // features = x A: A reads dims 0–3 at first; "training" then moves it onto dims 4–7.
+  const select = (from: number) =>
+    tf.tensor2d(Array.from({ length: 32 }, (_, k) => (Math.floor(k / 4) === from + (k % 4) ? 1 : 0)), [8, 4]);
+  const A = tf.variable(select(0));
+  const W = tf.variable(tf.eye(4, 12));
+  const backbone: Backbone = {
+    dim: 12,
+    trainableWeights: [A, W],
+    features: (x: Tensor) => tf.matMul(x as Tensor2D, A),
+    embed: (x: Tensor) => tf.tidy(() => tf.matMul(tf.matMul(x as Tensor2D, A), W)),
+  };
+  const data = twoGroupings();
+  const { sampler, ctx, clustering, records } = await setup(
+    { clusters: 3, classes: 3, perClass: 2, reclusterEvery: 1, kmeansIters: 30 },
+    { data, backbone },
+  );
+  const labels = data.train.labels;
+  const first = (y: number) => labels.indexOf(y);
+  await sampler.onEpochStart(ctx);
+  const before = clustering.assignments!.slice();
+  // Epoch 0 clusters by y % 3: three distinct names, one per group.
+  labels.forEach((y, i) => assert.equal(before[i], before[first(y % 3)], `sample ${i}`));
+  assert.equal(new Set(before).size, 3);
+  A.assign(select(4));
+  ctx.epoch = 1;
+  await sampler.onEpochStart(ctx);
+  const after = clustering.assignments!;
+  // Now by ⌊y / 4⌋. Group g holds 2 classes of old group g (class 4g has 4g % 3 = g), so the
+  // matching gives it old group g's name.
+  labels.forEach((y, i) => assert.equal(after[i], before[first(Math.floor(y / 4))], `sample ${i}`));
+  // Half the classes changed cluster (0, 3, 4, 7, 8 and 11, with y % 3 = ⌊y / 4⌋, keep theirs).
+  const moved = Array.from(labels).filter((_, i) => after[i] !== before[i]).length;
+  assert.equal(moved, 6 * 10);
+  assert.equal(records.at(-1)!.moved, moved);
+  A.dispose();
+  W.dispose();
 });
 
 Deno.test("K = 1: no clustering at all, the base loss on the whole (normalised) embedding", async () => {
