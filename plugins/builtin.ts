@@ -7,6 +7,7 @@ import { Registry } from "../core/registry.ts";
 import optimizers from "./optimizers/mod.ts";
 import datasets from "./datasets/mod.ts";
 import imageDatasets from "./image-datasets/mod.ts";
+import emoji from "./emoji/mod.ts";
 import backbones from "./backbones/mod.ts";
 import samplers from "./samplers/mod.ts";
 import losses from "./losses/mod.ts";
@@ -20,6 +21,7 @@ import bier from "./bier/mod.ts";
 export const builtinPlugins: Plugin[] = [
   datasets,
   imageDatasets,
+  emoji,
   backbones,
   samplers,
   losses,

@@ -28,6 +28,8 @@ export interface PixelSpec {
   range: number;
   /** Channel order BGR (Caffe-converted weights) instead of RGB. */
   bgr: boolean;
+  /** RGB (0..255) to composite transparent images on; without it the alpha channel is dropped. */
+  background?: [number, number, number];
 }
 
 /** One image to decode into slot `slot` of the output. */

@@ -99,7 +99,9 @@ async function decodeOne(sharp: Sharp, req: DecodeRequest, job: DecodeJob, out: 
   if (plan.after) img = img.extract(plan.after);
   let data: Uint8Array, info;
   try {
-    ({ data, info } = await img.removeAlpha().toColourspace("srgb").raw({ depth: "uchar" }).toBuffer({
+    const bg = req.pixels.background;
+    img = bg ? img.flatten({ background: { r: bg[0], g: bg[1], b: bg[2] } }) : img.removeAlpha();
+    ({ data, info } = await img.toColourspace("srgb").raw({ depth: "uchar" }).toBuffer({
       resolveWithObject: true,
     }));
   } catch (e) {
