@@ -416,6 +416,41 @@ Deno.test("the no-attention ablation has no query/key/value weights and no inter
   [full, none, uniform].forEach((l) => l.dispose());
 });
 
+Deno.test("uniform attention: every weight is 1/(n+1) with the sink (1/n without), and the network passes those messages", () => {
+  const rng = new Rng(14);
+  const n = 5, D = 8;
+  const h = tf.tensor3d([randn(rng, n, D)]);
+  const w = identityAttention(D);
+  const alpha = (o: { sinkLogit: boolean; selfLoops?: boolean }) =>
+    tf.tidy(() => attentionWeights(h, w, { heads: 2, scores: "uniform", ...o }).arraySync());
+  for (const [o, want] of [[{ sinkLogit: true }, 1 / (n + 1)], [{ sinkLogit: false }, 1 / n]] as const) {
+    const a = alpha(o);
+    assert.equal(a.length, 2, "one matrix per head");
+    a.flat(2).forEach((v) => assertClose(v, want, { atol: 1e-7, msg: JSON.stringify(o) }));
+  }
+  // Without self-loops: the n − 1 others and the sink share the mass, 1/n each.
+  alpha({ sinkLogit: true, selfLoops: false }).forEach((m) =>
+    m.forEach((row, i) => row.forEach((v, j) => assertClose(v, i === j ? 0 : 1 / n, { atol: 1e-7 })))
+  );
+  // The ablation's network: its output equals the float64 reference with all scores 0 (q = k = 0).
+  const net = new MessagePassingNetwork(
+    { ...DEFAULT_NETWORK, inDim: D, dim: D, heads: 2, layers: 1, attention: "uniform", dropout: 0, ffnMult: 2 },
+    new Rng(1),
+  );
+  randomize(net.trainableWeights, rng);
+  const [projW, projB, wv, bv, wo, bo, ln1g, ln1b, w1, b1, w2, b2, ln2g, ln2b] = asMatrices(net.trainableWeights);
+  const zero = (r: number, c: number) => Array.from({ length: r }, () => new Array(c).fill(0));
+  const att = { wq: zero(D, D), bq: zero(1, D)[0], wk: zero(D, D), bk: zero(1, D)[0], wv, bv: bv[0], wo, bo: bo[0] };
+  const step = { att, ln1g: ln1g[0], ln1b: ln1b[0], w1, b1: b1[0], w2, b2: b2[0], ln2g: ln2g[0], ln2b: ln2b[0] };
+  const model = { projW, projB: projB[0], steps: [step] } as unknown as RefModel;
+  const x = randn(rng, n, D);
+  const got = tf.tidy(() => net.forward(tf.tensor3d([x]), false).dataSync());
+  const want = mpnFeaturesRef(x, model, { heads: 2, sink: true, concat: false } as RefConfig).flat();
+  assertClose(got, want, { atol: 1e-4, rtol: 1e-4 });
+  net.dispose();
+  h.dispose();
+});
+
 Deno.test("mpnWeight 0 trains the backbone head alone (the released SOP config)", () => {
   const loss = new MpnLoss(config({ mpnWeight: 0 }), new Rng(1));
   assert.equal(loss.network, undefined);
