@@ -3,9 +3,12 @@
  * Euclidean distance of L2-normalised embeddings, with a learnable boundary β (one, or one per class).
  *
  * Per triplet (a, p, n): pos = max(0, d(a,p) − β_a + margin), neg = max(0, β_a − d(a,n) + margin).
- * Reduction (Wu et al.'s code, PML, D&C follow-up): L = (Σ (pos + neg) + ν Σ|β|) / pair_cnt with
+ * Reduction (D&C's code, bier_dnc.md §2.5): L = (Σ (pos + neg) + ν Σ|β|) / pair_cnt with
  * pair_cnt = #(pos > 0) + #(neg > 0) counted as numbers (D&C's float count, bier_dnc.md D1); 0 when
- * pair_cnt = 0. The β regulariser sums β_{y_a} over the triplets with per-class β, or |β| once.
+ * pair_cnt = 0. The β regulariser sums |β_{y_a}| over the triplets with per-class β, or |β| once.
+ * PML's MarginLoss differs in the regulariser only: it adds ν·β (no absolute value), undivided
+ * for a single β, and ν·β_{y_a} per triplet divided by pair_cnt for per-class β; with ν = 0 (the
+ * default here, in D&C and in PML) the two agree.
  *
  * Triplets (`sampling`):
  *  - `all` (PML's default): every positive with every negative of the anchor, computed per pair

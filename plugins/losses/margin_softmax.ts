@@ -6,7 +6,8 @@
  * - `arcface` (Deng et al., CVPR 2019; PML ArcFaceLoss): target logit s · cos(θ + m), the margin an
  *   angle in degrees as PML takes it (28.6° = the paper's 0.5 rad). Where θ + m would pass π,
  *   cos(θ + m) turns back up and would reward a worse angle; there the official code continues
- *   with cos θ − m sin m, which keeps the logit falling, and so does this (PML does not).
+ *   with cos θ − m sin m, which keeps the logit falling, and so do this and PML 2.8.1's ArcFaceLoss
+ *   (older PML releases returned cos(θ + m) throughout).
  *
  * L = mean over the B anchors (PML MeanReducer). Weights start N(0, 1) as PML's. Labels must lie
  * in 0..classes−1. No memory. With no margin and s = 1 / T it is `normalized-softmax`.
