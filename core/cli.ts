@@ -12,9 +12,26 @@ import type { Registry } from "./registry.ts";
 import { dirname, loadRecipe, resolveRecipe } from "./recipe.ts";
 import { train } from "./trainer.ts";
 import type { OptionSpec } from "./options.ts";
-import { EMBED_USAGE, EVAL_RUN_USAGE, EVAL_USAGE, PLUGINS_USAGE, REPORT_USAGE, TRAIN_USAGE } from "./commands/usage.ts";
+import {
+  EMBED_USAGE,
+  EVAL_RUN_USAGE,
+  EVAL_USAGE,
+  EXPORT_USAGE,
+  PLUGINS_USAGE,
+  REPORT_USAGE,
+  TRAIN_USAGE,
+} from "./commands/usage.ts";
 
-const USAGE = ["usage:", TRAIN_USAGE, EMBED_USAGE, EVAL_RUN_USAGE, EVAL_USAGE, REPORT_USAGE, PLUGINS_USAGE]
+const USAGE = [
+  "usage:",
+  TRAIN_USAGE,
+  EMBED_USAGE,
+  EVAL_RUN_USAGE,
+  EVAL_USAGE,
+  EXPORT_USAGE,
+  REPORT_USAGE,
+  PLUGINS_USAGE,
+]
   .join("\n  ");
 
 /** Runs one command; returns the process exit code. */
@@ -32,6 +49,11 @@ export async function main(args: string[], registry: Registry): Promise<number> 
       case "eval": {
         const { evalCommand } = await import("./commands/eval.ts");
         await evalCommand(rest, registry);
+        return 0;
+      }
+      case "export": {
+        const { exportCommand } = await import("./commands/export.ts");
+        console.log(await exportCommand(rest, registry));
         return 0;
       }
       case "report": {

@@ -84,23 +84,7 @@ export async function embedRun(
   if (space !== undefined && space !== "embedding" && space !== "features") {
     throw new DmlError(`${command.split(" ")[0]}: --space must be embedding or features, got '${space}'`);
   }
-  const checkpoint = await RunFolder.latestCheckpoint(run, `${command} ${run}`);
-  const raw = await loadRecipe(`${run}/recipe.yaml`, sets);
-  const recipe = await resolveRecipe(raw, registry, absolute(run));
-  const state = await loadCheckpoint(checkpoint) as Record<string, State>;
-  // The data's notices (e.g. malformed rows dropped) wait until the checkpoint fits the model, so
-  // that a mismatch is the only line printed.
-  const notices: unknown[][] = [], warn = console.warn;
-  console.warn = (...a: unknown[]) => void notices.push(a);
-  let c: Components;
-  try {
-    await useBackend(recipe.train.backend as never, { needs: TRAINING_KERNELS });
-    c = await assemble(recipe, registry);
-    restoreWeights(c, state, checkpoint);
-  } finally {
-    console.warn = warn;
-  }
-  for (const a of notices) console.warn(...a);
+  const { recipe, components: c } = await restoreRun(registry, run, sets, command);
   const onFeatures = (space ?? recipe.eval.space) === "features";
   const splits: [string, Dataset | undefined][] = c.data.test
     ? [["test", c.data.test]]
@@ -116,6 +100,37 @@ export async function embedRun(
     ]);
   }
   return { recipe, components: c, onFeatures, embedded };
+}
+
+/**
+ * Rebuilds the run in `run` from its saved recipe (with `sets` applied) on `backend` (the recipe's
+ * when undefined) and loads its latest checkpoint's weights. `command` names the command in errors.
+ */
+export async function restoreRun(
+  registry: Registry,
+  run: string,
+  sets: string[],
+  command: string,
+  backend?: string,
+): Promise<{ recipe: Recipe; components: Components; checkpoint: string }> {
+  const checkpoint = await RunFolder.latestCheckpoint(run, `${command} ${run}`);
+  const raw = await loadRecipe(`${run}/recipe.yaml`, sets);
+  const recipe = await resolveRecipe(raw, registry, absolute(run));
+  const state = await loadCheckpoint(checkpoint) as Record<string, State>;
+  // The data's notices (e.g. malformed rows dropped) wait until the checkpoint fits the model, so
+  // that a mismatch is the only line printed.
+  const notices: unknown[][] = [], warn = console.warn;
+  console.warn = (...a: unknown[]) => void notices.push(a);
+  let c: Components;
+  try {
+    await useBackend((backend ?? recipe.train.backend) as never, { needs: TRAINING_KERNELS });
+    c = await assemble(recipe, registry);
+    restoreWeights(c, state, checkpoint);
+  } finally {
+    console.warn = warn;
+  }
+  for (const a of notices) console.warn(...a);
+  return { recipe, components: c, checkpoint };
 }
 
 /** `dir` from the filesystem root (plugin paths in the saved recipe resolve against it). */

@@ -126,7 +126,8 @@ function writePixels(
 ) {
   const base = slot * size * size * 3;
   // The RGB channel each output channel holds; mean and std are given in RGB order whatever the output order.
-  const order = req.pixels.bgr ? [2, 1, 0] : [0, 1, 2];
+  // 8-bit output is the image as a person sees it (reports, exported models' inputs): always RGB.
+  const order = req.pixels.bgr && out instanceof Float32Array ? [2, 1, 0] : [0, 1, 2];
   const [r, g, b] = channels < 3 ? [0, 0, 0] : order;
   // One lookup table per output channel: byte -> normalised value (identity for uint8 output).
   const [l0, l1, l2] = order.map((c) => lookup(req.pixels, c, out instanceof Float32Array));
