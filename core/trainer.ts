@@ -27,6 +27,7 @@ import { Progress } from "./progress.ts";
 import { DmlError } from "./errors.ts";
 import { Rng } from "./rng.ts";
 import { RunFolder } from "./run_folder.ts";
+import { checkResumeState } from "./resume_check.ts";
 import { embedSplit, rawPixels } from "./embed.ts";
 import { loadAhead } from "./prefetch.ts";
 import { RunReporter } from "./report/reporter.ts";
@@ -60,7 +61,9 @@ export const TRAINING_KERNELS = [
 ];
 
 export async function train(recipe: Recipe, registry: Registry, opts: TrainOptions = {}): Promise<TrainResult> {
-  if (!opts.resumeDir) RunFolder.checkWritable(recipe.output);
+  // A run is locked for the life of its training: a second process is refused before it loads anything.
+  await using resuming = opts.resumeDir ? await RunFolder.open(opts.resumeDir) : null;
+  if (!resuming) RunFolder.checkWritable(recipe.output);
   const backend = await useBackend(recipe.train.backend as never, { needs: TRAINING_KERNELS });
   const c = await assemble(recipe, registry);
   const t = recipe.train as Recipe["train"] & ScheduleOptions & {
@@ -72,22 +75,28 @@ export async function train(recipe: Recipe, registry: Registry, opts: TrainOptio
     prefetch: number;
   };
   const yaml = recipeToYaml(recipe);
-  const checkpoint = opts.resumeDir ? await RunFolder.latestCheckpoint(opts.resumeDir) : null;
+  const trainables: Variable[] = [...c.backbone.trainableWeights, ...(c.loss.trainableWeights ?? [])];
+  const checkpoint = resuming ? await RunFolder.latestCheckpoint(resuming.dir) : null;
   const resumed = checkpoint ? await loadCheckpoint(checkpoint) as Record<string, State> : null;
-  if (resumed) checkSameRecipe(resumed.recipe as string, yaml, opts.resumeDir!);
+  if (resumed) {
+    checkSameRecipe(resumed.recipe, yaml, opts.resumeDir!);
+    checkResumeState(resumed, trainables.map((v) => v.size), checkpoint!);
+    restore(c, resumed, checkpoint!);
+  }
   // Everything above can fail on bad input; only now is a run folder created or touched.
-  const folder = opts.resumeDir
-    ? await RunFolder.reopen(opts.resumeDir, (resumed?.step as number) ?? 0)
-    : await RunFolder.create(recipe.output, recipe.name, yaml);
+  await using created = resuming ? null : await RunFolder.create(recipe.output, recipe.name, yaml);
+  const folder = resuming ?? created!;
+  if (resumed) {
+    const at = { bytes: resumed.metricsBytes as number | undefined, step: resumed.step as number };
+    await folder.rewindMetrics(at, `--resume ${folder.dir}`);
+  }
   const progress = new Progress(0, opts.quiet);
   const say = (line: string) => progress.line(line);
   say(`backend: ${backend.backend} (${backend.reason})`);
   if (c.data.description) say(`data: ${c.data.description}`);
 
-  const trainables: Variable[] = [...c.backbone.trainableWeights, ...(c.loss.trainableWeights ?? [])];
   let epoch = 0, step = 0;
   if (resumed) {
-    restore(c, resumed, checkpoint!);
     epoch = resumed.epoch as number;
     step = resumed.step as number;
     say(`resumed from ${checkpoint} (epoch ${epoch}, step ${step})`);
@@ -120,9 +129,9 @@ export async function train(recipe: Recipe, registry: Registry, opts: TrainOptio
   const onFeatures = recipe.eval.space === "features";
   const embedNetwork = (split: Dataset) => ctx.embedAll(split, { features: onFeatures });
   // The page after the last evaluation is written once, when training ends.
-  const evaluate = async (last: boolean): Promise<Record<string, number>> => {
+  const evaluate = async (last: boolean, logged = false): Promise<Record<string, number>> => {
     const m = await evaluateSplits(c, embedNetwork, (seen) => reporter.seen = seen);
-    folder.append({ type: "eval", epoch: ctx.epoch, step: ctx.step, ...m });
+    if (!logged) folder.append({ type: "eval", epoch: ctx.epoch, step: ctx.step, ...m });
     say(`eval epoch ${ctx.epoch} step ${ctx.step}: ${formatMetrics(m)}`);
     if (!last) await reporter.evaluated();
     return m;
@@ -194,11 +203,17 @@ export async function train(recipe: Recipe, registry: Registry, opts: TrainOptio
       metrics = await evaluate(last);
     }
     if (t.checkpoint) {
-      const state = await snapshot(c, trainables, { epoch: epoch + 1, step, rng: trainRng.state(), recipe: yaml });
+      // metricsBytes: what a resume from here cuts metrics.jsonl back to.
+      const head = { epoch: epoch + 1, step, rng: trainRng.state(), recipe: yaml, metricsBytes: 0 };
+      head.metricsBytes = await folder.metricsBytes();
+      const state = await snapshot(c, trainables, head);
       await folder.saveCheckpoint(epoch + 1, state, t.keepCheckpoints);
     }
   }
-  if (Object.keys(metrics).length === 0) metrics = await evaluate(true);
+  if (Object.keys(metrics).length === 0) {
+    // A resume of a run that was stopped after its last checkpoint has that evaluation logged already.
+    metrics = await evaluate(true, resumed !== null && await folder.hasEvalAt(step));
+  }
   progress.done();
   if (baselines) say(baselineTable(baselines, metrics, onFeatures));
   await reporter.finish(c.data, step);
@@ -397,7 +412,8 @@ function assign(vars: Variable[], saved: State, what: string): void {
   });
 }
 
-function checkSameRecipe(saved: string, now: string, dir: string): void {
+function checkSameRecipe(saved: State, now: string, dir: string): void {
+  if (typeof saved !== "string") throw new DmlError(`--resume ${dir}: the checkpoint holds no recipe`);
   // The stopping point may move (train.epochs, train.maxSteps); nothing else may.
   const strip = (y: string) => y.split("\n").filter((l) => !/^\s+(epochs|maxSteps):/.test(l)).join("\n");
   if (strip(saved) !== strip(now)) {
