@@ -17,8 +17,10 @@ import {
   EVAL_RUN_USAGE,
   EVAL_USAGE,
   EXPORT_USAGE,
+  INDEX_USAGE,
   PLUGINS_USAGE,
   REPORT_USAGE,
+  SEARCH_USAGE,
   TRAIN_USAGE,
 } from "./commands/usage.ts";
 
@@ -29,6 +31,8 @@ const USAGE = [
   EVAL_RUN_USAGE,
   EVAL_USAGE,
   EXPORT_USAGE,
+  INDEX_USAGE,
+  SEARCH_USAGE,
   REPORT_USAGE,
   PLUGINS_USAGE,
 ]
@@ -54,6 +58,16 @@ export async function main(args: string[], registry: Registry): Promise<number> 
       case "export": {
         const { exportCommand } = await import("./commands/export.ts");
         console.log(await exportCommand(rest, registry));
+        return 0;
+      }
+      case "index": {
+        const { indexCommand } = await import("./commands/index.ts");
+        console.log(JSON.stringify(await indexCommand(rest)));
+        return 0;
+      }
+      case "search": {
+        const { searchCommand } = await import("./commands/search.ts");
+        for (const result of await searchCommand(rest)) console.log(JSON.stringify(result));
         return 0;
       }
       case "report": {

@@ -13,5 +13,10 @@ export const EVAL_USAGE =
   "[--fnmr-at-fmr 0.001,0.01] [--backend auto|cpu|wasm|webgpu] [--chunk ROWS] [--engine auto|backend|native]";
 export const EXPORT_USAGE =
   "deno task export RUN_DIR [--out DIR] [--space embedding|features] [--set key.path=value]...";
+export const SEARCH_USAGE = "deno task search (RUN_DIR | --gallery G.npy [--labels L.npy] [--ids IDS.txt]) " +
+  "QUERY.npy... | IMAGE... [--k 10] [--model EXPORT_DIR] [--index DIR] [--engine auto|exact|ann] " +
+  "[--metric cosine|euclidean] [--center]";
+export const INDEX_USAGE = "deno task index RUN_DIR | --embeddings G.npy [--labels L.npy] [--ids IDS.txt] " +
+  "[--metric cosine|euclidean] [--center] --out DIR";
 export const REPORT_USAGE = "deno task report RUN_DIR... [--out FILE]";
 export const PLUGINS_USAGE = "deno task plugins [KIND]";

@@ -24,6 +24,7 @@ import { traceGraph } from "./trace.ts";
 import { type GraphModelFiles, OUTPUT_NODE, toGraphModel } from "./graph_model.ts";
 import { applyPixelMap, measurePixelMap, type PixelMap } from "./pixels.ts";
 import { EXPORT_FORMAT, type ExportInfo } from "./export_info.ts";
+import { checkWritable } from "../writable.ts";
 
 /** Largest difference allowed between the exported model and the run's own embedding. */
 export const EXPORT_TOLERANCE = 1e-4;
@@ -43,7 +44,7 @@ export async function exportRun(registry: Registry, run: string, o: ExportOption
     throw new DmlError(`export: --space must be embedding or features, got '${o.space}'`);
   }
   const out = (o.out ?? `${run}/export`).replace(/\/+$/, "");
-  await checkWritable(out);
+  await checkWritable(out, "export");
   // cpu: the trace must see tfjs's own kernels, not a backend's fused host kernels.
   const { recipe, components: c, checkpoint } = await restoreRun(registry, run, o.sets ?? [], "export", "cpu");
   const space = (o.space ?? recipe.eval.space) as "embedding" | "features";
@@ -84,17 +85,6 @@ export async function exportRun(registry: Registry, run: string, o: ExportOption
     check: { items: Math.min(CHECK_ITEMS, split.size), maxAbsDiff: maxDiff },
   };
   return await writeFolder(out, files, info);
-}
-
-/** Refuses a folder the task may not write before any work (the task may write under runs/ only). */
-export async function checkWritable(path: string): Promise<void> {
-  const parent = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) || "/" : ".";
-  for (const p of [path, parent]) {
-    const { state } = await Deno.permissions.query({ name: "write", path: p });
-    if (state !== "granted") {
-      throw new DmlError(`export: not permitted to write ${p} (the task writes under runs/ only)`);
-    }
-  }
 }
 
 /** Runs the files through tfjs-converter on the first items of `split` against the run's network. */
