@@ -29,6 +29,7 @@ let wasmLoaded = false;
 export async function webgpuAdapter(): Promise<string | null> {
   const gpu = (globalThis.navigator as { gpu?: { requestAdapter(): Promise<unknown> } } | undefined)?.gpu;
   if (!gpu) return null;
+  quietWaylandProbe();
   try {
     const adapter = await gpu.requestAdapter() as { info?: Record<string, string> } | null;
     if (!adapter) return null;
@@ -39,6 +40,19 @@ export async function webgpuAdapter(): Promise<string | null> {
   }
 }
 
+/**
+ * On a headless Linux machine the Vulkan driver's Wayland probe prints "XDG_RUNTIME_DIR is invalid or not set"
+ * twice to stderr, from native code, before any message of ours. It only needs the variable to name a folder;
+ * /tmp is the customary fallback, and nothing is written there.
+ */
+function quietWaylandProbe(): void {
+  try {
+    if (Deno.build.os === "linux" && !Deno.env.get("XDG_RUNTIME_DIR")) Deno.env.set("XDG_RUNTIME_DIR", "/tmp");
+  } catch {
+    // no --allow-env: the lines stay
+  }
+}
+
 /** A software rasteriser posing as a GPU (Mesa's lavapipe/llvmpipe, SwiftShader): slower than the CPU backends. */
 export function isSoftwareAdapter(description: string): boolean {
   return /llvmpipe|lavapipe|swiftshader|software/i.test(description);
@@ -46,6 +60,7 @@ export function isSoftwareAdapter(description: string): boolean {
 
 async function load(name: "webgpu" | "wasm"): Promise<void> {
   if (name === "webgpu" && !webgpuLoaded) {
+    quietWaylandProbe();
     await import("@tensorflow/tfjs-backend-webgpu");
     webgpuLoaded = true;
   }

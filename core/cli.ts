@@ -13,6 +13,7 @@ import { dirname, loadRecipe, resolveRecipe } from "./recipe.ts";
 import { train } from "./trainer.ts";
 import type { OptionSpec } from "./options.ts";
 import {
+  DEMO_USAGE,
   EMBED_USAGE,
   EVAL_RUN_USAGE,
   EVAL_USAGE,
@@ -33,10 +34,12 @@ const USAGE = [
   EXPORT_USAGE,
   INDEX_USAGE,
   SEARCH_USAGE,
+  DEMO_USAGE,
   REPORT_USAGE,
   PLUGINS_USAGE,
 ]
   .join("\n  ");
+const COMMANDS = "commands: train, embed, eval, export, report, plugins";
 
 /** Runs one command; returns the process exit code. */
 export async function main(args: string[], registry: Registry): Promise<number> {
@@ -70,6 +73,11 @@ export async function main(args: string[], registry: Registry): Promise<number> 
         for (const result of await searchCommand(rest)) console.log(JSON.stringify(result));
         return 0;
       }
+      case "demo": {
+        const { demoCommand } = await import("./commands/demo.ts");
+        await demoCommand(rest, registry);
+        return 0;
+      }
       case "report": {
         const { reportCommand } = await import("./commands/report.ts");
         await reportCommand(rest);
@@ -78,8 +86,17 @@ export async function main(args: string[], registry: Registry): Promise<number> 
       case "plugins":
         console.log(describePlugins(registry, rest[0]));
         return 0;
+      case "help":
+      case "--help":
+      case "-h":
+        console.log(USAGE);
+        return 0;
       default:
-        throw new DmlError(`unknown command '${command ?? ""}'\n${USAGE}`);
+        throw new DmlError(
+          command === undefined
+            ? `no command given (${COMMANDS}; --help shows their usage)`
+            : `unknown command '${command}' (${COMMANDS}; --help shows their usage)`,
+        );
     }
   } catch (e) {
     if (e instanceof DmlError) {
@@ -102,19 +119,29 @@ async function trainCommand(args: string[], registry: Registry): Promise<number>
     parsed = parseArgs({
       args,
       allowPositionals: true,
-      options: { set: { type: "string", multiple: true }, resume: { type: "string" }, quiet: { type: "boolean" } },
+      options: {
+        set: { type: "string", multiple: true },
+        resume: { type: "string" },
+        quiet: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
     });
   } catch (e) {
-    throw new DmlError(`${(e as Error).message}\n${USAGE}`);
+    // node:util's message goes on to explain `--`; the first sentence is the problem.
+    const problem = (e as Error).message.split("\n")[0].replace(/\. To specify a positional argument.*$/, "");
+    throw new DmlError(`train: ${problem} (usage: ${oneLine(TRAIN_USAGE)})`);
   }
   const { values, positionals } = parsed;
-  if (positionals.length > 1) throw new DmlError(`train takes one recipe, got ${positionals.length}\n${USAGE}`);
+  if (values.help) return console.log(`usage: ${TRAIN_USAGE}`), 0;
+  if (positionals.length > 1) {
+    throw new DmlError(`train takes one recipe, got ${positionals.length}: ${positionals.join(" ")}`);
+  }
   const resume = values.resume?.replace(/\/+$/, "");
   if (resume && !(await Deno.stat(`${resume}/recipe.yaml`).then(() => true, () => false))) {
     throw new DmlError(`--resume ${resume}: not a run folder (no recipe.yaml)`);
   }
   const recipePath = positionals[0] ?? (resume ? `${resume}/recipe.yaml` : undefined);
-  if (!recipePath) throw new DmlError(`train needs a recipe\n${USAGE}`);
+  if (!recipePath) throw new DmlError(`train needs a recipe (usage: ${oneLine(TRAIN_USAGE)})`);
   const raw = await loadRecipe(recipePath, values.set ?? []);
   const recipe = await resolveRecipe(raw, registry, absoluteDir(recipePath));
   const result = await train(recipe, registry, { resumeDir: resume, quiet: values.quiet });
@@ -127,6 +154,11 @@ async function trainCommand(args: string[], registry: Registry): Promise<number>
     }),
   );
   return 0;
+}
+
+/** A usage of several lines as one, for an error message. */
+function oneLine(usage: string): string {
+  return usage.replace(/\n\s*/g, " | ");
 }
 
 function absoluteDir(path: string): string {

@@ -8,6 +8,7 @@
  * ```
  */
 import { DmlError } from "./errors.ts";
+import { BINARY_BYTES, readBounded } from "./bounded_read.ts";
 
 export type NpyDtype = "float32" | "float64" | "int32" | "int64";
 export type NpyData = Float32Array | Float64Array | Int32Array | BigInt64Array;
@@ -23,15 +24,7 @@ const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // "\x93NUMPY"
 
 /** Reads a `.npy` file; `name` (default the path) is how errors refer to it. */
 export async function readNpy(path: string, name: string = path): Promise<NpyArray> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await Deno.readFile(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) throw new DmlError(`${name}: no such file`);
-    if (e instanceof Deno.errors.IsADirectory) throw new DmlError(`${name}: is a directory, not a .npy file`);
-    throw e;
-  }
-  return parseNpy(bytes, name);
+  return parseNpy(await readBounded(path, ".npy file", BINARY_BYTES, name), name);
 }
 
 /** Decodes the bytes of a `.npy` file. */

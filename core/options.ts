@@ -82,19 +82,54 @@ export function resolveOptions(schema: Schema, given: Record<string, unknown>, p
   return out;
 }
 
+/**
+ * The largest integer any option takes unless it declares its own `max`: counts, sizes and indices are
+ * int32 in tfjs, so a larger one is a typo (1e12) that would otherwise fail deep in the engine.
+ */
+export const INT_CEILING = 2 ** 31 - 1;
+
+/** A value as an error shows it: JSON, except the numbers JSON cannot spell (NaN, Infinity). */
+export function describe(v: unknown): string {
+  if (typeof v === "number" && !Number.isFinite(v)) return String(v);
+  if (Array.isArray(v) && v.some((x) => typeof x === "number" && !Number.isFinite(x))) {
+    return `[${v.map(describe).join(",")}]`;
+  }
+  return JSON.stringify(v) ?? String(v);
+}
+
+/**
+ * Refuses what a recipe implies allocating when it exceeds the machine's memory, naming the option that
+ * sets it: `memory.size: 1000000000 entries of 128 float32 need 477 GiB, more than this machine's 8 GiB of memory`.
+ */
+export function checkFits(bytes: number, path: string, what: string): void {
+  let total: number;
+  try {
+    total = Deno.systemMemoryInfo().total;
+  } catch {
+    return; // no --allow-sys: the engine reports it, later
+  }
+  if (bytes > total) {
+    const gib = (b: number) => (b >= 10 * 2 ** 30 ? Math.round(b / 2 ** 30) : (b / 2 ** 30).toFixed(1)).toString();
+    throw new DmlError(`${path}: ${what} need ${gib(bytes)} GiB, more than this machine's ${gib(total)} GiB of memory`);
+  }
+}
+
 function checkValue(spec: OptionSpec, v: unknown, p: string): unknown {
-  const got = JSON.stringify(v);
+  const got = describe(v);
   switch (spec.type) {
     case "number": {
       const what = spec.integer ? "an integer" : "a number";
+      // The implicit ceiling is named only when it is what the value broke, so familiar messages stay short.
+      const max = spec.max ?? (spec.integer ? INT_CEILING : undefined);
+      const shown = spec.max ?? (typeof v === "number" && max !== undefined && v > max ? max : undefined);
       const bound = spec.gt !== undefined ? ` > ${spec.gt}` : spec.min !== undefined ? ` >= ${spec.min}` : "";
-      const top = spec.max !== undefined ? `${bound ? " and" : ""} <= ${spec.max}` : "";
+      const top = shown !== undefined ? `${bound ? " and" : ""} <= ${shown}` : "";
       const fail = () => new DmlError(`${p}: expected ${what}${bound}${top}, got ${got}`);
       if (typeof v !== "number" || !Number.isFinite(v)) throw fail();
       if (spec.integer && !Number.isInteger(v)) throw fail();
       if (spec.min !== undefined && v < spec.min) throw fail();
       if (spec.gt !== undefined && v <= spec.gt) throw fail();
-      if (spec.max !== undefined && v > spec.max) throw fail();
+      if (max !== undefined && v > max) throw fail();
       return v;
     }
     case "boolean":
@@ -107,13 +142,16 @@ function checkValue(spec: OptionSpec, v: unknown, p: string): unknown {
       }
       return v;
     case "numbers": {
+      const max = spec.max ?? (spec.integer ? INT_CEILING : undefined);
+      const over = Array.isArray(v) && v.some((x) => typeof x === "number" && max !== undefined && x > max);
+      const shown = spec.max ?? (over ? max : undefined);
       const what = `a list of ${spec.integer ? "integers" : "numbers"}${
         spec.min !== undefined ? ` >= ${spec.min}` : ""
-      }${spec.max !== undefined ? `${spec.min !== undefined ? " and" : ""} <= ${spec.max}` : ""}`;
+      }${shown !== undefined ? `${spec.min !== undefined ? " and" : ""} <= ${shown}` : ""}`;
       if (!Array.isArray(v)) throw new DmlError(`${p}: expected ${what}, got ${got}`);
       for (const x of v) {
         const bad = typeof x !== "number" || !Number.isFinite(x) || (spec.integer && !Number.isInteger(x)) ||
-          (spec.min !== undefined && x < spec.min) || (spec.max !== undefined && x > spec.max);
+          (spec.min !== undefined && x < spec.min) || (max !== undefined && x > max);
         if (bad) throw new DmlError(`${p}: expected ${what}, got ${got}`);
       }
       return v;

@@ -10,9 +10,10 @@
  * inherits another recipe (a section whose `use` changes is replaced whole, otherwise merged);
  * `--set a.b=value` overrides any key after that, its value read as YAML.
  */
-import { parse, stringify, YAMLParseError } from "yaml";
+import { isScalar, parse, parseDocument, stringify, visit } from "yaml";
+import { readTextBounded } from "./bounded_read.ts";
 import { DmlError } from "./errors.ts";
-import { bool, int, num, nums, resolveOptions, type Schema, str } from "./options.ts";
+import { bool, describe, int, num, nums, resolveOptions, type Schema, str } from "./options.ts";
 import type { Registry } from "./registry.ts";
 import type { Kind } from "./types.ts";
 import { BACKENDS } from "./backend.ts";
@@ -68,6 +69,9 @@ export const EVAL_TRAINER_SCHEMA: Schema = {
   ),
 };
 
+/** The largest seed: the generator's state starts from its 32 bits. */
+export const MAX_SEED = 2 ** 32 - 1;
+
 const TOP_LEVEL = [
   "name",
   "description",
@@ -121,7 +125,7 @@ async function readWithExtends(path: string, chain: string[]): Promise<RawRecipe
   delete doc.extends;
   if (ext === undefined) return doc;
   if (typeof ext !== "string") {
-    throw new DmlError(`${path}: extends: expected a recipe path, got ${JSON.stringify(ext)}`);
+    throw new DmlError(`${path}: extends: expected a recipe path, got ${describe(ext)}`);
   }
   const parentPath = ext.startsWith("/") ? ext : `${dirname(abs)}/${ext}`;
   const parent = await readWithExtends(parentPath, [...chain, abs]);
@@ -129,32 +133,54 @@ async function readWithExtends(path: string, chain: string[]): Promise<RawRecipe
 }
 
 async function readYaml(path: string): Promise<RawRecipe> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) throw new DmlError(`${path}: recipe file not found`);
-    throw new DmlError(`${path}: cannot read recipe: ${(e as Error).message}`);
-  }
-  let doc: unknown;
-  try {
-    doc = parse(text, { prettyErrors: false });
-  } catch (e) {
-    if (e instanceof YAMLParseError) {
-      const at = e.pos?.[0] ?? -1;
-      const where = at >= 0
-        ? ` at line ${text.slice(0, at).split("\n").length}, column ${at - text.lastIndexOf("\n", at - 1)}`
-        : "";
-      throw new DmlError(
-        `${path}: YAML syntax error${where}: ${e.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "")}`,
-      );
-    }
-    throw e;
-  }
+  const text = await readTextBounded(path, "recipe file");
+  const doc = parseYaml(text, path);
   if (doc === null || typeof doc !== "object" || Array.isArray(doc)) {
     throw new DmlError(`${path}: a recipe must be a YAML mapping`);
   }
   return doc as RawRecipe;
+}
+
+/** Aliases a recipe may expand: a few are handy, thousands are an expansion bomb. */
+const MAX_ALIASES = 100;
+
+/**
+ * YAML to plain data, every failure one line with its place: syntax, a key given twice in a mapping (checked
+ * here in linear time; the library's own check is quadratic in the keys), too many aliases.
+ */
+function parseYaml(text: string, path: string): unknown {
+  const at = (offset: number) =>
+    offset >= 0
+      ? ` at line ${text.slice(0, offset).split("\n").length}, column ${offset - text.lastIndexOf("\n", offset - 1)}`
+      : "";
+  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: false });
+  const error = doc.errors[0];
+  if (error) {
+    const message = error.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
+    throw new DmlError(`${path}: YAML syntax error${at(error.pos?.[0] ?? -1)}: ${message}`);
+  }
+  visit(doc, {
+    Map(_, map) {
+      const seen = new Set<unknown>();
+      for (const { key } of map.items) {
+        const k = isScalar(key) ? key.value : key;
+        if (seen.has(k)) {
+          throw new DmlError(
+            `${path}: YAML key '${String(k)}' given twice${at(isScalar(key) ? key.range?.[0] ?? -1 : -1)}`,
+          );
+        }
+        seen.add(k);
+      }
+    },
+  });
+  try {
+    return doc.toJS({ maxAliasCount: MAX_ALIASES });
+  } catch (e) {
+    if (e instanceof ReferenceError) {
+      throw new DmlError(`${path}: YAML aliases expand too far (at most ${MAX_ALIASES})`);
+    }
+    throw e;
+  }
 }
 
 /** Child over parent; a component section whose `use` changes is replaced, not merged. */
@@ -195,25 +221,31 @@ export async function resolveRecipe(raw: RawRecipe, registry: Registry, baseDir 
   }
   const name = raw.name ?? "run";
   if (typeof name !== "string" || !/^[A-Za-z0-9._-]+$/.test(name)) {
-    throw new DmlError(`name: expected letters, digits, '.', '_' or '-', got ${JSON.stringify(name)}`);
+    throw new DmlError(`name: expected letters, digits, '.', '_' or '-', got ${describe(name)}`);
   }
   const seed = raw.seed ?? 0;
-  if (typeof seed !== "number" || !Number.isInteger(seed) || seed < 0) {
-    throw new DmlError(`seed: expected an integer >= 0, got ${JSON.stringify(seed)}`);
+  // The generator keeps 32 bits of it (core/rng.ts): a larger seed would alias a smaller one, silently.
+  if (typeof seed !== "number" || !Number.isInteger(seed) || seed < 0 || seed > MAX_SEED) {
+    throw new DmlError(`seed: expected an integer >= 0 and <= ${MAX_SEED} (32 bits), got ${describe(seed)}`);
   }
   const plugins = raw.plugins ?? [];
   if (!Array.isArray(plugins) || plugins.some((p) => typeof p !== "string")) {
-    throw new DmlError(`plugins: expected a list of module paths, got ${JSON.stringify(plugins)}`);
+    throw new DmlError(`plugins: expected a list of module paths, got ${describe(plugins)}`);
   }
   // Saved absolute, so that a resumed run finds its plugins from its own folder.
   const pluginPaths = (plugins as string[]).map((p) => (p.startsWith("/") ? p : normalize(`${baseDir}/${p}`)));
   for (const p of pluginPaths) await registry.load(p, baseDir);
   const output = raw.output ?? "runs";
-  if (typeof output !== "string") throw new DmlError(`output: expected a folder path, got ${JSON.stringify(output)}`);
+  if (typeof output !== "string") throw new DmlError(`output: expected a folder path, got ${describe(output)}`);
 
   const train = resolveOptions(TRAIN_SCHEMA, section(raw, "train", {}), "train") as Recipe["train"];
   const out: Record<string, unknown> = { name, seed, plugins: pluginPaths, output, train, baseDir };
-  if (raw.description !== undefined) out.description = String(raw.description);
+  if (raw.description !== undefined && raw.description !== null) {
+    if (typeof raw.description !== "string") {
+      throw new DmlError(`description: expected a string, got ${describe(raw.description)}`);
+    }
+    out.description = raw.description;
+  }
   for (const [key, kind, required] of COMPONENT_SECTIONS) {
     if (raw[key] === undefined || raw[key] === null) {
       if (required) throw new DmlError(`${key}: missing section (it needs at least 'use: <${kind} name>')`);
@@ -250,7 +282,7 @@ export function recipeToYaml(recipe: Recipe): string {
 
 function section(raw: RawRecipe, key: string, dflt: Record<string, unknown>): Record<string, unknown> {
   const v = raw[key] ?? dflt;
-  if (!isMap(v)) throw new DmlError(`${key}: expected a mapping, got ${JSON.stringify(v)}`);
+  if (!isMap(v)) throw new DmlError(`${key}: expected a mapping, got ${describe(v)}`);
   return v;
 }
 

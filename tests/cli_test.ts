@@ -62,7 +62,7 @@ const cases: Array<[string, Record<string, string>, string[], RegExp]> = [
     ["r.yaml"],
     /train\.epochs: expected an integer >= 1, got "two"/,
   ],
-  ["missing recipe file", {}, ["nope.yaml"], /nope\.yaml: recipe file not found/],
+  ["missing recipe file", {}, ["nope.yaml"], /nope\.yaml: no such file/],
   [
     "YAML syntax error gives the line",
     { "r.yaml": "name: x\nloss: { use: [\n" },

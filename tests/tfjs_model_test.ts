@@ -205,7 +205,7 @@ Deno.test("a model file of the wrong format, or missing weights, is one clear li
       return true;
     });
   try {
-    await fails({ path: `${dir}/none.json` }, "does not exist");
+    await fails({ path: `${dir}/none.json` }, "none.json: no such file");
     await Deno.writeTextFile(`${dir}/text.json`, "<html>not json</html>");
     await fails({ path: `${dir}/text.json` }, "is not a tfjs model.json");
     await Deno.writeTextFile(`${dir}/keras.json`, JSON.stringify({ class_name: "Sequential", config: {} }));

@@ -125,7 +125,7 @@ function runsTable(runs: RunData[]): string {
         esc(r.info?.name ?? "–"),
         esc(r.info?.backend.backend ?? "–"),
         r.info ? String(r.info.seed) : "–",
-        steps.length ? String(Math.max(...steps)) : "0",
+        steps.length ? String(steps.reduce((a, b) => Math.max(a, b))) : "0", // a spread overflows past ~120k steps
         r.info ? esc(duration(r.info.wallSeconds)) : "–",
         esc(r.dir),
       ];

@@ -233,7 +233,7 @@ function summary(run: RunData): string {
   const facts = [
     i ? `backend <b>${esc(i.backend.backend)}</b>${i.backend.adapter ? ` (${esc(i.backend.adapter)})` : ""}` : "",
     i ? `seed ${i.seed}` : "",
-    steps.length ? `${Math.max(...steps)} steps` : "",
+    steps.length ? `${steps.reduce((a, b) => Math.max(a, b))} steps` : "", // a loop: a spread overflows the stack
     i
       ? `wall time ${duration(i.wallSeconds)}${
         i.sessions.some((s) => !s.finished) ? " (unfinished: still running, or stopped)" : ""

@@ -11,7 +11,7 @@
  */
 import type { ComponentDef, CreateContext, Options } from "../../core/types.ts";
 import { DmlError } from "../../core/errors.ts";
-import { bool, int, str } from "../../core/options.ts";
+import { bool, checkFits, int, str } from "../../core/options.ts";
 import { createResNet, RESNET_DEPTHS } from "./resnet.ts";
 import { createBnInception } from "./bn_inception.ts";
 import { loadTfjsModelBackbone } from "./tfjs_model.ts";
@@ -71,6 +71,7 @@ export const resnet: ComponentDef = {
     if (!RESNET_DEPTHS[o.depth]) {
       throw new DmlError(`${ctx.path}.depth: expected 18, 34, 50, 101 or 152, got ${o.depth}`);
     }
+    checkHeadFits(Math.ceil(((o.depth >= 50 ? 2048 : 512) * o.width) / 64), o.dim, ctx);
     const net = createResNet(
       {
         depth: o.depth,
@@ -100,6 +101,7 @@ export const bnInception: ComponentDef = {
     ...bnOptions,
   },
   create: async (o, ctx) => {
+    checkHeadFits(Math.ceil(1024 / o.slim), o.dim, ctx);
     const net = createBnInception(
       {
         dim: o.dim,
@@ -148,3 +150,8 @@ export const tfjsModel: ComponentDef = {
       `${ctx.path}.path`,
     ),
 };
+
+/** The embedding head's weights, features × dim float32, must fit the machine (dim: 1e9 is a typo). */
+function checkHeadFits(features: number, dim: number, ctx: CreateContext): void {
+  checkFits(features * dim * 4, `${ctx.path}.dim`, `the head's ${features} × ${dim} float32 weights`);
+}

@@ -8,7 +8,7 @@
  */
 import type { ComponentDef, CreateContext, Plugin } from "../../core/types.ts";
 import { DmlError } from "../../core/errors.ts";
-import { bool, int, nums, str } from "../../core/options.ts";
+import { bool, checkFits, int, nums, str } from "../../core/options.ts";
 import { createMlp } from "./mlp.ts";
 import { createConvnet } from "./convnet.ts";
 import { bnInception, resnet, tfjsModel } from "./image_backbones.ts";
@@ -31,12 +31,18 @@ const mlp: ComponentDef = {
     batchNorm: bool(false, "BatchNorm after each hidden dense layer (running moments momentum 0.9, eps 1e-5)"),
     normalize: bool(true, "L2-normalise the embedding"),
   },
-  create: (o, ctx) =>
-    createMlp(
+  create: (o, ctx) => {
+    const widths = [inputShapeOf(ctx).reduce((a, b) => a * b, 1), ...o.hidden, o.dim];
+    for (let l = 1; l < widths.length; l++) {
+      const path = `${ctx.path}.${l === widths.length - 1 ? "dim" : "hidden"}`;
+      checkFits(widths[l - 1] * widths[l] * 4, path, `layer ${l}'s ${widths[l - 1]} × ${widths[l]} float32 weights`);
+    }
+    return createMlp(
       { hidden: o.hidden, dim: o.dim, batchNorm: o.batchNorm, normalize: o.normalize },
       inputShapeOf(ctx),
       ctx.rng,
-    ),
+    );
+  },
 };
 
 const convnet: ComponentDef = {
@@ -64,6 +70,11 @@ const convnet: ComponentDef = {
       );
     }
     if (o.channels.length === 0) throw new DmlError(`${ctx.path}.channels: needs at least one conv block, got []`);
+    const c = o.channels.at(-1)!;
+    const fanIn = o.pool === "flatten"
+      ? (shape[0] >> (o.channels.length - 1)) * (shape[1] >> (o.channels.length - 1)) * c
+      : c;
+    checkFits(fanIn * o.dim * 4, `${ctx.path}.dim`, `the head's ${fanIn} × ${o.dim} float32 weights`);
     return createConvnet(
       { channels: o.channels, dim: o.dim, batchNorm: o.batchNorm, normalize: o.normalize, pool: o.pool },
       shape as [number, number, number],

@@ -22,6 +22,7 @@ import type { GraphModel } from "@tensorflow/tfjs-converter";
 import type { Backbone } from "../../core/types.ts";
 import type { Rng } from "../../core/rng.ts";
 import { DmlError } from "../../core/errors.ts";
+import { MANIFEST_BYTES, readBounded, readTextBounded } from "../../core/bounded_read.ts";
 import { closest } from "../../core/options.ts";
 import { EmbeddingHead, globalPool, type Pooling } from "./embedding_head.ts";
 
@@ -48,11 +49,13 @@ export async function readModelArtifacts(
   what: string,
 ): Promise<{ json: ModelJson; artifacts: tf.io.ModelArtifacts }> {
   let json: ModelJson;
+  if ((await Deno.stat(path).catch(() => null))?.isDirectory) {
+    throw new DmlError(`${what}: ${path} is a folder; give its model.json`);
+  }
+  const text = await readTextBounded(path, "model.json", MANIFEST_BYTES, `${what}: ${path}`);
   try {
-    json = JSON.parse(await Deno.readTextFile(path));
+    json = JSON.parse(text);
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) throw new DmlError(`${what}: ${path} does not exist`);
-    if (e instanceof Deno.errors.IsADirectory) throw new DmlError(`${what}: ${path} is a folder; give its model.json`);
     throw new DmlError(`${what}: ${path} is not a tfjs model.json (${(e as Error).message.split("\n")[0]})`);
   }
   if (
@@ -70,9 +73,10 @@ export async function readModelArtifacts(
       for (const p of group.paths) {
         const file = `${dirOf(path)}/${p}`;
         try {
-          parts.push(await Deno.readFile(file));
-        } catch {
-          throw new DmlError(`${what}: the weight file ${file} listed in ${path} cannot be read`);
+          parts.push(await readBounded(file, "weight file"));
+        } catch (e) {
+          const why = (e as Error).message.replace(`${file}: `, "");
+          throw new DmlError(`${what}: the weight file ${file} listed in ${path} cannot be read (${why})`);
         }
       }
       specs.push(...group.weights);

@@ -14,6 +14,7 @@
 import { tf } from "../../core/tf.ts";
 import type { Tensor, Variable } from "@tensorflow/tfjs-core";
 import { DmlError } from "../../core/errors.ts";
+import { MANIFEST_BYTES, readBounded, readTextBounded } from "../../core/bounded_read.ts";
 
 /** One weight as read from disk. */
 export interface NamedWeight {
@@ -31,10 +32,10 @@ function dirOf(path: string): string {
 /** Reads a manifest and its shards into a name -> float32 weight map (any stored dtype is converted). */
 export async function readNamedWeights(path: string, what = "backbone.weights"): Promise<Map<string, NamedWeight>> {
   let json: unknown;
+  const text = await readTextBounded(path, "weights manifest", MANIFEST_BYTES, `${what}: ${path}`);
   try {
-    json = JSON.parse(await Deno.readTextFile(path));
+    json = JSON.parse(text);
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) throw new DmlError(`${what}: ${path} does not exist`);
     throw new DmlError(`${what}: ${path} is not a JSON weights manifest (${(e as Error).message.split("\n")[0]})`);
   }
   const manifest = Array.isArray(json) ? json : (json as { weightsManifest?: unknown })?.weightsManifest;
@@ -53,9 +54,10 @@ export async function readNamedWeights(path: string, what = "backbone.weights"):
     for (const p of group.paths) {
       const file = `${dirOf(path)}/${p}`;
       try {
-        shards.push(await Deno.readFile(file));
-      } catch {
-        throw new DmlError(`${what}: the weight file ${file} listed in ${path} cannot be read`);
+        shards.push(await readBounded(file, "weight file"));
+      } catch (e) {
+        const why = (e as Error).message.replace(`${file}: `, "");
+        throw new DmlError(`${what}: the weight file ${file} listed in ${path} cannot be read (${why})`);
       }
     }
     const joined = new Uint8Array(shards.reduce((n, s) => n + s.length, 0));

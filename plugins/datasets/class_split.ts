@@ -149,7 +149,7 @@ export function stratifiedLimit(
   classIds.forEach((c, k) => {
     const items = byClass.get(c)!;
     const picked = keep[k] === items.length ? items : rng.shuffle(items.slice()).slice(0, keep[k]);
-    chosen.push(...picked);
+    for (const i of picked) chosen.push(i); // a spread overflows the stack for a class of ~120k items
   });
   return { items: Int32Array.from(chosen).sort(), classIds };
 }

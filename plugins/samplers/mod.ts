@@ -7,13 +7,20 @@
  * ```
  */
 import type { ComponentDef, CreateContext, Dataset, Plugin } from "../../core/types.ts";
-import { int } from "../../core/options.ts";
+import { checkFits, int } from "../../core/options.ts";
 import { MPerClassSampler } from "./m_per_class.ts";
 import { RandomSampler } from "./random.ts";
 
 function trainSplit(ctx: CreateContext): Dataset {
   if (!ctx.data) throw new Error(`${ctx.path}: the sampler needs the dataset (ctx.data)`);
   return ctx.data.train;
+}
+
+/** A batch is decoded and fed as float32: refuse sizes the machine cannot hold before the first one. */
+function checkBatchFits(ctx: CreateContext, items: number, path: string, count: string): void {
+  const shape = trainSplit(ctx).shape;
+  const bytes = items * shape.reduce((a, b) => a * b, 1) * 4;
+  checkFits(bytes, path, `batches of ${count} items of [${shape.join(", ")}] float32`);
 }
 
 const mPerClass: ComponentDef = {
@@ -29,12 +36,15 @@ const mPerClass: ComponentDef = {
     perClass: int(4, { min: 1, doc: "items per class in a batch" }),
     batchesPerEpoch: int(0, { min: 0, doc: "batches per epoch; 0 = floor(train size / (classes × perClass))" }),
   },
-  create: (o, ctx) =>
-    new MPerClassSampler(
+  create: (o, ctx) => {
+    const larger = o.perClass >= o.classes ? "perClass" : "classes";
+    checkBatchFits(ctx, o.classes * o.perClass, `${ctx.path}.${larger}`, `${o.classes} × ${o.perClass}`);
+    return new MPerClassSampler(
       trainSplit(ctx).labels,
       { classes: o.classes, perClass: o.perClass, batchesPerEpoch: o.batchesPerEpoch },
       ctx.path,
-    ),
+    );
+  },
 };
 
 const random: ComponentDef = {
@@ -45,7 +55,10 @@ const random: ComponentDef = {
   options: {
     batchSize: int(64, { min: 1, doc: "items per batch" }),
   },
-  create: (o, ctx) => new RandomSampler(trainSplit(ctx).size, { batchSize: o.batchSize }, ctx.path),
+  create: (o, ctx) => {
+    checkBatchFits(ctx, o.batchSize, `${ctx.path}.batchSize`, `${o.batchSize}`);
+    return new RandomSampler(trainSplit(ctx).size, { batchSize: o.batchSize }, ctx.path);
+  },
 };
 
 /** The built-in samplers plugin. */

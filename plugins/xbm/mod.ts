@@ -10,7 +10,7 @@
  * const memory = await registry.create<Memory>("memory", "xbm", { size: 4096, start: 100 }, { dim: 128, batchSize: 64 });
  * ```
  */
-import { bool, int, num, str } from "../../core/options.ts";
+import { bool, checkFits, int, num, str } from "../../core/options.ts";
 import { checkHoldsBatch } from "../../core/ring_buffer.ts";
 import type { Memory, Plugin } from "../../core/types.ts";
 import { CrossBatchMemory } from "./memory.ts";
@@ -44,6 +44,7 @@ export const plugin: Plugin = {
       },
       create(o, ctx): Memory {
         checkHoldsBatch(o.size, ctx.batchSize, ctx.path);
+        checkFits(o.size * (ctx.dim ?? 1) * 4, `${ctx.path}.size`, `${o.size} entries of ${ctx.dim ?? 1} float32`);
         return new CrossBatchMemory({
           size: o.size,
           start: o.start,
