@@ -10,6 +10,7 @@
  * ```
  */
 import { DmlError } from "./errors.ts";
+import { readBounded, readTextBounded } from "./bounded_read.ts";
 import type { State } from "./types.ts";
 
 const FORMAT = "dml-checkpoint-2";
@@ -84,10 +85,12 @@ export async function saveCheckpoint(dir: string, state: State): Promise<void> {
 export async function loadCheckpoint(dir: string): Promise<State> {
   let body: Uint8Array, blob: Uint8Array;
   try {
-    body = await Deno.readFile(`${dir}/state.json`);
-    blob = await Deno.readFile(`${dir}/tensors.bin`);
+    // Bounded: a state.json or tensors.bin that is a FIFO or a device is refused, not read forever.
+    body = await readBounded(`${dir}/state.json`, "checkpoint file");
+    blob = await readBounded(`${dir}/tensors.bin`, "checkpoint file");
   } catch (e) {
-    throw new DmlError(`${dir}: unreadable checkpoint (${(e as Error).message.split(":")[0]})`);
+    const why = e instanceof DmlError ? e.message : (e as Error).message.split(":")[0];
+    throw new DmlError(`${dir}: unreadable checkpoint (${why})`);
   }
   let doc: { format?: string; bytes?: number; state?: unknown };
   try {
@@ -175,12 +178,15 @@ async function sha256(bytes: Uint8Array): Promise<string> {
 }
 
 async function readManifest(dir: string): Promise<Manifest | null> {
+  const path = `${dir}/manifest.json`;
+  // Checkpoints written before manifests existed have none.
+  if (await Deno.lstat(path).then(() => false, (e) => e instanceof Deno.errors.NotFound)) return null;
   let text: string;
   try {
-    text = await Deno.readTextFile(`${dir}/manifest.json`);
+    text = await readTextBounded(path, "checkpoint manifest");
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return null;
-    throw new DmlError(`${dir}/manifest.json: unreadable (${(e as Error).message.split(":")[0]})`);
+    if (e instanceof DmlError) throw e;
+    throw new DmlError(`${path}: unreadable (${(e as Error).message.split(":")[0]})`);
   }
   try {
     const m = JSON.parse(text) as Manifest;

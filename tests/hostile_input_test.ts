@@ -189,3 +189,20 @@ Deno.test("report: a run of 140,000 steps is reported (the steps are not spread 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("hostile input: a checkpoint file that is a FIFO is refused without opening it", async () => {
+  const dir = await workspace();
+  try {
+    const trained = await runCli(dir, taskFlags("train"), ["train", TOY, "--set", "train.epochs=1", "--quiet"]);
+    assertEquals(trained.code, 0, trained.stderr);
+    const run = JSON.parse(trained.stdout.trim().split("\n").at(-1)!).runDir as string;
+    const [checkpoint] = [...Deno.readDirSync(`${dir}/${run}/checkpoints`)].map((e) => e.name);
+    const tensors = `${dir}/${run}/checkpoints/${checkpoint}/tensors.bin`;
+    await Deno.remove(tensors);
+    assertEquals((await new Deno.Command("mkfifo", { args: [tensors] }).output()).code, 0);
+    const r = await runCli(dir, taskFlags("embed"), ["embed", run]);
+    assertOneLineError(r, /: unreadable checkpoint \(.*tensors\.bin: not a regular file/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
