@@ -18,5 +18,6 @@ export const SEARCH_USAGE = "deno task search (RUN_DIR | --gallery G.npy [--labe
   "[--metric cosine|euclidean] [--center]";
 export const INDEX_USAGE = "deno task index RUN_DIR | --embeddings G.npy [--labels L.npy] [--ids IDS.txt] " +
   "[--metric cosine|euclidean] [--center] --out DIR";
+export const DEMO_USAGE = "deno task demo RUN_DIR [--port 8000] [--limit 2000] [--k 8] [--out DIR] [--build-only]";
 export const REPORT_USAGE = "deno task report RUN_DIR... [--out FILE]";
 export const PLUGINS_USAGE = "deno task plugins [KIND]";
