@@ -147,26 +147,11 @@ export async function neighbourStage(
       throw new DmlError(`gallery: dimension ${ref.dim} differs from the queries' ${query.dim}`);
     }
   }
-  if (new Set(ref.labels).size < 2) {
-    throw new DmlError(`${oneSet ? "labels" : "gallery labels"}: a single class; retrieval metrics need at least two`);
-  }
+  const relevant = checkRetrievalLabels(query.labels, gallery?.labels, recallAt);
   const self = oneSet ? 1 : 0;
   const available = ref.n - self;
-  for (const K of recallAt) {
-    if (!Number.isInteger(K) || K < 1) throw new DmlError(`recall@${K}: K must be a positive integer`);
-    if (K > available) {
-      throw new DmlError(
-        `recall@${K}: K is larger than the gallery (${available} items${oneSet ? " besides the query" : ""})`,
-      );
-    }
-  }
-
-  const relevant = relevantCounts(query.labels, ref.labels, self);
   let maxR = 0, lone = 0;
   for (const r of relevant) r > 0 ? (maxR = Math.max(maxR, r)) : lone++;
-  if (lone === query.n) {
-    throw new DmlError(`labels: every query is lone (no other item of its class); retrieval metrics are undefined`);
-  }
   // The list only needs to reach R (for R-Precision and MAP@R); a Recall@K beyond it is read from
   // each query's rank of its first relevant item, counted in the same pass.
   const k = Math.max(1, Math.min(available, o.k && o.k > 0 ? o.k : maxR));
@@ -252,6 +237,36 @@ export function centerOnReference(query: Split, gallery?: Split): { query: Split
 }
 
 /** R_i: items of query i's class in the reference set, less the query itself in one-set mode. */
+/**
+ * Refuses labels no retrieval metric is defined on: a single class, K beyond the gallery, every query lone.
+ * Needs only the labels, so the trainer checks them before training. Returns each query's relevant count.
+ */
+export function checkRetrievalLabels(
+  queryLabels: Int32Array,
+  galleryLabels: Int32Array | undefined,
+  recallAt: number[] = [1, 2, 4, 8],
+): Int32Array {
+  const oneSet = galleryLabels === undefined;
+  const ref = galleryLabels ?? queryLabels;
+  if (new Set(ref).size < 2) {
+    throw new DmlError(`${oneSet ? "labels" : "gallery labels"}: a single class; retrieval metrics need at least two`);
+  }
+  const available = ref.length - (oneSet ? 1 : 0);
+  for (const K of recallAt) {
+    if (!Number.isInteger(K) || K < 1) throw new DmlError(`recall@${K}: K must be a positive integer`);
+    if (K > available) {
+      throw new DmlError(
+        `recall@${K}: K is larger than the gallery (${available} items${oneSet ? " besides the query" : ""})`,
+      );
+    }
+  }
+  const relevant = relevantCounts(queryLabels, ref, oneSet ? 1 : 0);
+  if (relevant.every((r) => r <= 0)) {
+    throw new DmlError(`labels: every query is lone (no other item of its class); retrieval metrics are undefined`);
+  }
+  return relevant;
+}
+
 export function relevantCounts(queryLabels: Int32Array, refLabels: Int32Array, self: number): Int32Array {
   const sizes = new Map<number, number>();
   for (const y of refLabels) sizes.set(y, (sizes.get(y) ?? 0) + 1);

@@ -61,8 +61,30 @@ export const TRAINING_KERNELS = [
 ];
 
 export async function train(recipe: Recipe, registry: Registry, opts: TrainOptions = {}): Promise<TrainResult> {
+  const started: Started = {};
+  try {
+    return await trainRun(recipe, registry, opts, started);
+  } catch (e) {
+    // Bad input is refused before a folder exists; what fails later is said in the folder it leaves,
+    // while the folder is still locked.
+    await started.reporter?.failed(started.step?.() ?? 0, e);
+    throw e;
+  } finally {
+    await started.folder?.close();
+  }
+}
+
+/** What outlives a failed run: its folder (locked until then), its reporter, the step it reached. */
+interface Started {
+  folder?: RunFolder;
+  reporter?: RunReporter;
+  step?: () => number;
+}
+
+async function trainRun(recipe: Recipe, registry: Registry, opts: TrainOptions, started: Started) {
   // A run is locked for the life of its training: a second process is refused before it loads anything.
-  await using resuming = opts.resumeDir ? await RunFolder.open(opts.resumeDir) : null;
+  const resuming = opts.resumeDir ? await RunFolder.open(opts.resumeDir) : null;
+  started.folder = resuming ?? undefined;
   if (!resuming) RunFolder.checkWritable(recipe.output);
   const backend = await useBackend(recipe.train.backend as never, { needs: TRAINING_KERNELS });
   const c = await assemble(recipe, registry);
@@ -83,8 +105,10 @@ export async function train(recipe: Recipe, registry: Registry, opts: TrainOptio
     checkResumeState(resumed, trainables.map((v) => v.size), checkpoint!);
     restore(c, resumed, checkpoint!);
   }
+  checkEvaluable(c);
   // Everything above can fail on bad input; only now is a run folder created or touched.
-  await using created = resuming ? null : await RunFolder.create(recipe.output, recipe.name, yaml);
+  const created = resuming ? null : await RunFolder.create(recipe.output, recipe.name, yaml);
+  started.folder ??= created ?? undefined;
   const folder = resuming ?? created!;
   if (resumed) {
     const at = { bytes: resumed.metricsBytes as number | undefined, step: resumed.step as number };
@@ -122,6 +146,7 @@ export async function train(recipe: Recipe, registry: Registry, opts: TrainOptio
     say,
   };
   const reporter = await RunReporter.start(folder.dir, recipe, backend, step, ctx);
+  [started.reporter, started.step] = [reporter, () => ctx.step];
   const hooks = async (name: "onTrainStart" | "onEpochStart" | "afterStep" | "onEpochEnd") => {
     for (const [, h] of c.ordered) if (h[name]) await h[name]!(ctx);
   };
@@ -293,6 +318,13 @@ async function readTerms(c: Components): Promise<Record<string, number>> {
   const entries = Object.entries(terms);
   const values = await Promise.all(entries.map(([, v]) => v.data()));
   return Object.fromEntries(entries.map(([k], i) => [`loss.${k}`, values[i][0]]));
+}
+
+/** The evaluator's label checks on the splits it will evaluate, so that a split it refuses is found before training. */
+function checkEvaluable(c: Components): void {
+  if (c.data.test) c.evaluator.check?.(c.data.test.labels);
+  else if (c.data.query && c.data.gallery) c.evaluator.check?.(c.data.query.labels, c.data.gallery.labels);
+  else throw new DmlError("data: the dataset has neither a test split nor query and gallery splits to evaluate on");
 }
 
 /** The evaluator on the test split (one set) or on query vs gallery; `seen` gets the embeddings (for the report). */

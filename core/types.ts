@@ -98,6 +98,11 @@ export interface Split {
 /** Embeddings of a split -> named metrics. Query/gallery mode when a gallery is given. */
 export interface Evaluator {
   evaluate(query: Split, gallery?: Split): Promise<Record<string, number>>;
+  /**
+   * Refuses labels it could never evaluate (a single class, every query lone, K past the gallery), with a
+   * DmlError; the trainer asks before training, so the problem is not met after all of it.
+   */
+  check?(queryLabels: Int32Array, galleryLabels?: Int32Array): void;
 }
 
 /** One split of a dataset. Labels are 0..classes-1 within the split. */

@@ -14,7 +14,10 @@ export interface RunInfo {
   backend: { backend: string; reason: string; adapter?: string };
   versions: Record<string, string>;
   /** One entry per `train` invocation (a resumed run has several). */
-  sessions: Array<{ started: string; finished?: string; seconds?: number; fromStep: number; toStep?: number }>;
+  /** `failed`: why a session stopped early (the error's line), absent for a session that finished. */
+  sessions: Array<
+    { started: string; finished?: string; seconds?: number; fromStep: number; toStep?: number; failed?: string }
+  >;
   /** Seconds of all finished sessions together. */
   wallSeconds: number;
 }

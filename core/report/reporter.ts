@@ -73,6 +73,20 @@ export class RunReporter {
     });
   }
 
+  /**
+   * Says in the folder that the run failed at `step`, and why: a `{"type": "failed"}` line in metrics.jsonl
+   * and the session's `failed` in run.json (the report shows both). The checkpoints before it stay usable.
+   */
+  async failed(step: number, error: unknown): Promise<void> {
+    const message = (error as Error)?.message?.split("\n")[0] ?? String(error);
+    try {
+      this.io.log({ type: "failed", error: message });
+      await this.info.end(step, message);
+    } catch {
+      // The folder itself may be what failed (a full disk): the error on stderr is then all there is.
+    }
+  }
+
   private async safely(work: () => Promise<void>): Promise<void> {
     try {
       await work();

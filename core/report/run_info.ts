@@ -43,10 +43,11 @@ export class RunInfoFile {
     return file;
   }
 
-  /** Records the end of this session at `step`. */
-  async end(step: number): Promise<void> {
+  /** Records the end of this session at `step`; `failed` says why it stopped, when it did not finish. */
+  async end(step: number, failed?: string): Promise<void> {
     const s = this.info.sessions[this.info.sessions.length - 1];
     s.finished = new Date().toISOString();
+    if (failed !== undefined) s.failed = failed;
     s.seconds = (performance.now() - this.start) / 1000;
     s.toStep = step;
     this.info.wallSeconds = total(this.info.sessions);

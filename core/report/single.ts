@@ -237,7 +237,7 @@ function summary(run: RunData): string {
     i
       ? `wall time ${duration(i.wallSeconds)}${
         i.sessions.some((s) => !s.finished) ? " (unfinished: still running, or stopped)" : ""
-      }`
+      }${i.sessions.at(-1)?.failed ? ` · <b>failed</b>: ${esc(i.sessions.at(-1)!.failed!)}` : ""}`
       : "",
   ].filter(Boolean);
   return facts.length ? `<p>${facts.join(" · ")}</p>` : "";
@@ -259,7 +259,7 @@ function runInfoHtml(i: RunInfo | null, yaml: string | null): string {
           esc(
             `${s.started} → ${s.finished ?? "running"}, steps ${s.fromStep} → ${s.toStep ?? "…"}${
               s.seconds !== undefined ? `, ${duration(s.seconds)}` : ""
-            }`,
+            }${s.failed ? `, failed: ${s.failed}` : ""}`,
           ),
         ]),
       ]),

@@ -9,12 +9,16 @@
  * ```
  */
 import type { Evaluator, Split } from "../../core/types.ts";
-import { evaluateRetrieval, type RetrievalOptions } from "../../core/retrieval.ts";
+import { checkRetrievalLabels, evaluateRetrieval, type RetrievalOptions } from "../../core/retrieval.ts";
 
 export class RetrievalEvaluator implements Evaluator {
   constructor(private readonly options: RetrievalOptions) {}
 
   /** One-set retrieval on `query` alone, or `query` against `gallery`. */
+  check(queryLabels: Int32Array, galleryLabels?: Int32Array): void {
+    checkRetrievalLabels(queryLabels, galleryLabels, this.options.recallAt);
+  }
+
   evaluate(query: Split, gallery?: Split): Promise<Record<string, number>> {
     return evaluateRetrieval(query, gallery, this.options);
   }

@@ -53,7 +53,8 @@ export function imageOptions(o: { boxes?: boolean } = {}): Schema {
     verify: str(
       "exists",
       ["none", "exists", "decode"],
-      "check the listed files before training: exists (one stat each), decode (decode each once; remembered in the cache)",
+      "check the listed files before training: exists (one stat each; a file that exists but does not decode stops " +
+        "the run when it is met, with a failed line in its folder), decode (decode each once; remembered in the cache)",
     ),
     skipBad: bool(
       false,
