@@ -81,3 +81,27 @@ Deno.test("sandbox: the core's BLAS, loaded before the seal, still computes; a h
   const line = r.stdout.split("\n").find((l) => l.startsWith("blas:"));
   ok(line === "blas: none 0" || /^blas: \S*blas\S* 11$/.test(line ?? ""), r.stdout);
 });
+
+Deno.test("sandbox: through `deno task train` itself, a plugin's dlopen of libc is refused in one line", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/probe.ts`, plugin(ATTACKS["dlopen libc"][0]));
+    await Deno.writeTextFile(
+      `${dir}/recipe.yaml`,
+      `extends: ${ROOT}tests/fixtures/toy.yaml\nname: sandbox-probe\nplugins: [./probe.ts]\n`,
+    );
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["task", "train", `${dir}/recipe.yaml`],
+      cwd: ROOT,
+      env: { NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    // deno task echoes the command it runs first; the CLI's own output is the rest.
+    const lines = new TextDecoder().decode(out.stderr).trim().split("\n").filter((l) => !l.startsWith("Task train "));
+    assertOneLineError({ code: out.code, stderr: lines.join("\n") }, ATTACKS["dlopen libc"][1]);
+    ok(!(await Deno.stat(`${ROOT}runs/sandbox-probe`).then(() => true, () => false)));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
