@@ -63,3 +63,33 @@ Deno.test("export: bad input is one line, exit 2, and nothing is written or repl
   assertEquals(await Deno.readTextFile(`${run}/export/export.json`), before);
   ok(![...Deno.readDirSync(run)].some((e) => e.name.includes(".tmp-")), "no temporary folder left");
 });
+
+Deno.test("export: tracing leaves no tensor behind; the graph takes any batch size (a reshape to [b, k, d] included)", async () => {
+  const { tf } = await import("../core/tf.ts");
+  const { loadGraphModel } = await import("@tensorflow/tfjs-converter");
+  const { traceGraph } = await import("../core/export/trace.ts");
+  const { toGraphModel } = await import("../core/export/graph_model.ts");
+  const { unitBlocks } = await import("../plugins/divide-conquer/blocks.ts");
+  const w = tf.randomNormal([6, 8], 0, 1, "float32", 3);
+  // unitBlocks reshapes to [batch, 2, 4]: the traced shape must become [-1, 2, 4].
+  const net = (x: import("@tensorflow/tfjs-core").Tensor) =>
+    tf.tidy(() => unitBlocks(tf.relu(tf.matMul(tf.reshape(x, [-1, 6]), w)) as never, 2));
+  const before = tf.memory().numTensors;
+  const graph = traceGraph(net, [2, 3]);
+  assertEquals(tf.memory().numTensors, before);
+  const { modelJson, shards } = toGraphModel(graph, "test");
+  const json = modelJson as { modelTopology: object; weightsManifest: [{ weights: never[] }] };
+  const model = await loadGraphModel(tf.io.fromMemory({
+    modelTopology: json.modelTopology,
+    weightSpecs: json.weightsManifest[0].weights,
+    weightData: shards[0][1].slice().buffer,
+  }));
+  for (const batch of [1, 5]) {
+    const x = tf.randomNormal([batch, 2, 3], 0, 1, "float32", batch);
+    const [got, want] = [model.predict(x) as import("@tensorflow/tfjs-core").Tensor, net(x)];
+    assertClose(got.dataSync(), want.dataSync(), { atol: 1e-6 });
+    tf.dispose([x, got, want]);
+  }
+  model.dispose();
+  w.dispose();
+});
