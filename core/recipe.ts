@@ -60,7 +60,6 @@ export const TRAIN_SCHEMA: Schema = {
 export const EVAL_TRAINER_SCHEMA: Schema = {
   every: int(1, { min: 0, doc: "evaluate every this many epochs (0: only at the end)" }),
   baselines: bool(false, "also evaluate raw pixels and the untrained network, for comparison"),
-  split: str("test", ["test", "query-gallery"], "one-set retrieval on `test`, or query vs gallery"),
   space: str(
     "embedding",
     ["embedding", "features"],

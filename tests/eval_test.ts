@@ -782,7 +782,7 @@ Deno.test("eval command: .npy in, one JSON line out; one set and query/gallery; 
     await writeNpy(`${dir}/e.npy`, s.data, [s.n, s.dim]);
     await writeNpy(`${dir}/l.npy`, BigInt64Array.from(s.labels, (v) => BigInt(v)), [s.n]);
     await writeNpy(`${dir}/l32.npy`, s.labels, [s.n]);
-    const out = await runEval(["--embeddings", `${dir}/e.npy`, "--labels", `${dir}/l.npy`, "--k", "1,3"]);
+    const out = await runEval(["--embeddings", `${dir}/e.npy`, "--labels", `${dir}/l.npy`, "--recall-at", "1,3"]);
     const m = JSON.parse(out.at(-1)!);
     assertEquals(Object.keys(m), [
       "recall@1",
@@ -820,7 +820,7 @@ Deno.test("eval command: every flag reaches the evaluation", async () => {
     const one = ["--embeddings", `${dir}/e.npy`, "--labels", `${dir}/l.npy`];
     const last = async (args: string[]) => JSON.parse((await runEval(args)).at(-1)!);
     const expected = await evaluateRetrieval(s, undefined, { recallAt: [2, 5], f1: true });
-    assertEquals(await last([...one, "--k", "2,5", "--f1"]), expected);
+    assertEquals(await last([...one, "--recall-at", "2,5", "--f1"]), expected);
     // The engine, backend and chunk size change how, not what (the data is exact in float32).
     for (
       const flags of [
@@ -831,25 +831,31 @@ Deno.test("eval command: every flag reaches the evaluation", async () => {
         ...(blas() ? [["--engine", "native", "--chunk", "13"]] : []),
       ]
     ) {
-      assertEquals(await last([...one, "--k", "2,5", "--f1", ...flags]), expected, flags.join(" "));
+      assertEquals(await last([...one, "--recall-at", "2,5", "--f1", ...flags]), expected, flags.join(" "));
     }
     const qg = await last([
       ...one,
       ...["--gallery-embeddings", `${dir}/g.npy`, "--gallery-labels", `${dir}/gl.npy`, "--metric", "euclidean"],
-      ...["--k", "1,40", "--no-nmi"],
+      ...["--recall-at", "1,40", "--no-nmi"],
     ]);
     assertEquals(qg, await evaluateRetrieval(s, g, { recallAt: [1, 40], metric: "euclidean", nmi: false }));
     assertEquals(Object.keys(qg), ["recall@1", "recall@40", "precision@1", "r_precision", "map@r", "lone_queries"]);
-    const byClass = await last([...one, "--k", "2,5", "--average", "classes"]);
+    const byClass = await last([...one, "--recall-at", "2,5", "--average", "classes"]);
     assertEquals(byClass, await evaluateRetrieval(s, undefined, { recallAt: [2, 5], average: "classes" }));
-    assert(JSON.stringify(byClass) !== JSON.stringify(await last([...one, "--k", "2,5"])), "--average changes nothing");
-    const centred = await last([...one, "--k", "2,5", "--center"]);
+    assert(
+      JSON.stringify(byClass) !== JSON.stringify(await last([...one, "--recall-at", "2,5"])),
+      "--average changes nothing",
+    );
+    const centred = await last([...one, "--recall-at", "2,5", "--center"]);
     assertEquals(centred, await evaluateRetrieval(s, undefined, { recallAt: [2, 5], center: true }));
-    assert(JSON.stringify(centred) !== JSON.stringify(await last([...one, "--k", "2,5"])), "--center changes nothing");
-    const adjusted = await last([...one, "--k", "2", "--ami", "--mrr"]);
+    assert(
+      JSON.stringify(centred) !== JSON.stringify(await last([...one, "--recall-at", "2,5"])),
+      "--center changes nothing",
+    );
+    const adjusted = await last([...one, "--recall-at", "2", "--ami", "--mrr"]);
     assertEquals(adjusted, await evaluateRetrieval(s, undefined, { recallAt: [2], ami: true, mrr: true }));
     assert("ami" in adjusted && "nmi" in adjusted && "mrr" in adjusted);
-    const verified = await last([...one, "--k", "2", "--no-nmi", "--fnmr-at-fmr", "0.01, 0.5"]);
+    const verified = await last([...one, "--recall-at", "2", "--no-nmi", "--fnmr-at-fmr", "0.01, 0.5"]);
     assertEquals(
       verified,
       await evaluateRetrieval(s, undefined, { recallAt: [2], nmi: false, fnmrAtFmr: [0.01, 0.5] }),
@@ -900,14 +906,14 @@ Deno.test("eval command: bad files and flags are one-line DmlErrors with nothing
       [["--embeddings", `${dir}/e.npy`, "--labels", `${dir}/l19.npy`], /19 labels for 20 embeddings/],
       [["--embeddings", `${dir}/nan.npy`, "--labels", `${dir}/l.npy`], /embedding 1 has a non-finite value/],
       [["--embeddings", `${dir}/e.npy`, "--labels", `${dir}/one.npy`], /single class/],
-      [["--embeddings", `${dir}/e.npy`, "--labels", `${dir}/l.npy`, "--k", "1,64"], /recall@64: K is larger/],
+      [["--embeddings", `${dir}/e.npy`, "--labels", `${dir}/l.npy`, "--recall-at", "1,64"], /recall@64: K is larger/],
       [["--embeddings", `${dir}/junk.npy`, "--labels", `${dir}/l.npy`], /not a readable \.npy file/],
       [["--embeddings", `${dir}/missing.npy`, "--labels", `${dir}/l.npy`], /no such file/],
       [["--embeddings", `${dir}/e.npy`, "--labels", `${dir}/l.npy`, "--metric", "l1"], /--metric/],
       [["--embeddings", `${dir}/e.npy`, "--labels", `${dir}/l.npy`, "--average", "labels"], /--average must be/],
       [["--embeddings", `${dir}/e.npy`, "--labels", `${dir}/l.npy`, "--fnmr-at-fmr", "0.1,2"], /--fnmr-at-fmr must be/],
       [["--embeddings", `${dir}/e.npy`, "--labels", `${dir}/l.npy`, "--fnmr-at-fmr", "0.1,"], /--fnmr-at-fmr must be/],
-      [["--embeddings", `${dir}/e.npy`, "--labels", `${dir}/l.npy`, "--k", "0"], /--k/],
+      [["--embeddings", `${dir}/e.npy`, "--labels", `${dir}/l.npy`, "--recall-at", "0"], /--recall-at/],
       [
         ["--embeddings", `${dir}/e.npy`, "--labels", `${dir}/l.npy`, "--gallery-embeddings", `${dir}/e.npy`],
         /go together/,
@@ -927,8 +933,10 @@ Deno.test("eval command: bad files and flags are one-line DmlErrors with nothing
       [qg("g4.npy"), /gallery: dimension 4 differs from the queries' 3/],
       [qg("g3.npy", "l19.npy"), /19 labels for 4 embeddings/],
       [qg("g3.npy", "gl1.npy"), /gallery labels: a single class/],
-      [[...qg("g3.npy"), "--k", "1,5"], /recall@5: K is larger than the gallery \(4 items\)/],
-      [[...one, "--k", "1,,2"], /--k/],
+      [[...qg("g3.npy"), "--recall-at", "1,5"], /recall@5: K is larger than the gallery \(4 items\)/],
+      [[...one, "--recall-at", "1,,2"], /--recall-at/],
+      // `k` means a neighbour count (eval.k, search --k); Recall@K's list is --recall-at, as eval.recallAt.
+      [[...one, "--k", "1,2"], /Unknown option '--k'.*--recall-at/],
       [[...one, "--chunk", "-3"], /--chunk/],
       [[...one, "--chunk", "ten"], /--chunk must be an integer/],
       [[...one, "--engine", "gpu"], /--engine must be auto, backend or native/],

@@ -1,5 +1,5 @@
 /** Every shipped recipe resolves against the built-in registry, and the quickstart trains (a few steps). */
-import { deepStrictEqual as assertEquals } from "node:assert/strict";
+import { deepStrictEqual as assertEquals, rejects } from "node:assert/strict";
 import { loadRecipe, resolveRecipe } from "../core/recipe.ts";
 import { train } from "../core/trainer.ts";
 import { createRegistry } from "../plugins/builtin.ts";
@@ -31,6 +31,13 @@ Deno.test("every recipe under recipes/ and examples/ loads and resolves", async 
       throw new Error(`${path}: ${(e as Error).message}`);
     }
   }
+});
+
+Deno.test("eval.split is refused: nothing reads it (the dataset's splits choose one set or query/gallery)", async () => {
+  const raw = await loadRecipe(`${ROOT}recipes/papers/dnc-inshop.yaml`, ["data.root=/nonexistent"]);
+  await resolveRecipe(raw, createRegistry());
+  (raw.eval as Record<string, unknown>).split = "query-gallery";
+  await rejects(() => resolveRecipe(raw, createRegistry()), /^DmlError: eval\.split: unknown option/);
 });
 
 Deno.test("the quickstart recipe trains and evaluates with both baselines (a few steps)", async () => {

@@ -11,7 +11,8 @@
  * ```sh
  * deno task eval --run runs/quickstart/2026-11-23T10-00-00 [--set key.path=value]... [--space embedding|features]
  * deno task eval --embeddings E.npy --labels L.npy [--gallery-embeddings G.npy --gallery-labels GL.npy] \
- *   [--metric cosine|euclidean] [--center] [--average queries|classes] [--k 1,2,4,8] [--no-nmi] [--f1] [--ami] [--mrr] \
+ *   [--metric cosine|euclidean] [--center] [--average queries|classes] [--recall-at 1,2,4,8] [--no-nmi] [--f1] [--ami] \
+ *   [--mrr] \
  *   [--fnmr-at-fmr 0.001,0.01] \
  *   [--backend cpu|wasm|webgpu|auto]
  * ```
@@ -101,7 +102,7 @@ function parse(args: string[]): Flags {
         metric: { type: "string", default: "cosine" },
         center: { type: "boolean", default: false },
         average: { type: "string", default: "queries" },
-        k: { type: "string", default: "1,2,4,8" },
+        "recall-at": { type: "string", default: "1,2,4,8" },
         "no-nmi": { type: "boolean", default: false },
         f1: { type: "boolean", default: false },
         ami: { type: "boolean", default: false },
@@ -129,9 +130,12 @@ function parse(args: string[]): Flags {
   if (average !== "queries" && average !== "classes") {
     throw new DmlError(`eval: --average must be queries or classes, got '${average}'`);
   }
-  const recallAt = values.k!.split(",").map((s) => s.trim());
+  // Named as the recipe's option (eval.recallAt); a `k` elsewhere is a neighbour count (eval.k, search --k).
+  const recallAt = values["recall-at"]!.split(",").map((s) => s.trim());
   if (recallAt.some((s) => !/^[1-9][0-9]*$/.test(s))) {
-    throw new DmlError(`eval: --k must be a comma-separated list of positive integers, got '${values.k}'`);
+    throw new DmlError(
+      `eval: --recall-at must be a comma-separated list of positive integers, got '${values["recall-at"]}'`,
+    );
   }
   const fmr = values["fnmr-at-fmr"] ? values["fnmr-at-fmr"].split(",").map((s) => s.trim()) : [];
   if (fmr.some((s) => s === "" || !(Number(s) >= 0 && Number(s) <= 1))) {

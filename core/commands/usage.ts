@@ -9,7 +9,7 @@ export const EVAL_RUN_USAGE = "deno task eval --run RUN_DIR [--set key.path=valu
 /** Every flag of `eval` on .npy files. */
 export const EVAL_USAGE =
   "deno task eval --embeddings E.npy --labels L.npy [--gallery-embeddings G.npy --gallery-labels GL.npy] " +
-  "[--metric cosine|euclidean] [--center] [--average queries|classes] [--k 1,2,4,8] [--no-nmi] [--f1] [--ami] [--mrr] " +
+  "[--metric cosine|euclidean] [--center] [--average queries|classes] [--recall-at 1,2,4,8] [--no-nmi] [--f1] [--ami] [--mrr] " +
   "[--fnmr-at-fmr 0.001,0.01] [--backend auto|cpu|wasm|webgpu] [--chunk ROWS] [--engine auto|backend|native]";
 export const EXPORT_USAGE =
   "deno task export RUN_DIR [--out DIR] [--space embedding|features] [--set key.path=value]...";
