@@ -6,7 +6,9 @@
  *   deno run -A bench/ann_bench.ts report [--sizes 60000x512,1000000x128] [--queries 1000] [--data both|clusters|uniform]
  *       index build time, queries per second (one query at a time and as a batch), recall@10
  *   deno run -A bench/ann_bench.ts crossover [--dims 128,512]
- *       one query's latency by gallery size: where the index starts to win (search's ANN_MIN_ITEMS)
+ *       one query's latency by gallery size, in process: exact kNN vs the index
+ *   deno run -A bench/ann_bench.ts command [--dim 512] [--sizes 5000,20000,60000]
+ *       `deno task search` for one query end to end, --engine exact vs ann (search's ANN_MIN_ITEMS)
  *
  * Under `deno bench` it registers a small exact-vs-index comparison (20,000 × 128).
  * The machine's load average is printed with each result: the cores may be shared.
@@ -125,6 +127,40 @@ if (Deno.args[0] === "report") {
       }));
     }
   }
+} else if (Deno.args[0] === "command") {
+  // What a user waits for: `deno task search` on one query, exact vs with the index, end to end
+  // (process start, reading the gallery, opening and checking the index, the search).
+  const dir = await Deno.makeTempDir({ dir: "runs" }).catch(async () => {
+    await Deno.mkdir("runs", { recursive: true });
+    return await Deno.makeTempDir({ dir: "runs" });
+  });
+  const { encodeNpy } = await import("../core/npy.ts");
+  const dim = Number(flag("--dim", "512"));
+  for (const n of flag("--sizes", "5000,20000,60000").split(",").map(Number)) {
+    const clusters = Math.round(Math.sqrt(n));
+    await Deno.writeFile(`${dir}/g.npy`, encodeNpy(synthetic(n, dim, clusters, 1), [n, dim]));
+    await Deno.writeFile(`${dir}/q.npy`, encodeNpy(synthetic(1, dim, clusters, 2), [1, dim]));
+    const cli = async (...args: string[]) => {
+      const t0 = performance.now();
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", new URL("../cli.ts", import.meta.url).pathname, ...args],
+        stdout: "null",
+        stderr: "piped",
+      }).output();
+      if (!out.success) throw new Error(new TextDecoder().decode(out.stderr));
+      return (performance.now() - t0) / 1000;
+    };
+    await cli("index", "--embeddings", `${dir}/g.npy`, "--out", `${dir}/index`);
+    const search = ["search", "--gallery", `${dir}/g.npy`, "--index", `${dir}/index`, `${dir}/q.npy`];
+    const times = { exact: [] as number[], ann: [] as number[] };
+    for (let rep = 0; rep < 3; rep++) {
+      times.exact.push(await cli(...search, "--engine", "exact"));
+      times.ann.push(await cli(...search, "--engine", "ann"));
+    }
+    const best = (t: number[]) => Number(Math.min(...t).toFixed(2));
+    console.log(JSON.stringify({ n, dim, exactSeconds: best(times.exact), annSeconds: best(times.ann), load: load() }));
+  }
+  await Deno.remove(dir, { recursive: true });
 } else {
   const n = 20_000, dim = 128;
   const data = synthetic(n, dim, 141, 1), q = synthetic(1, dim, 141, 2);

@@ -218,6 +218,11 @@ Deno.test("search and index: bad input is one line, exit 2, nothing written or r
   await Deno.writeFile(`${index}/index.usearch`, bytes.subarray(0, bytes.length - 100));
   const args = ["--gallery", `${CWD}/runs/big.npy`, `${CWD}/bq.npy`, "--index", index, "--engine", "ann"];
   assertOneLineError(await searchCli(...args), /index.usearch: \d+ bytes, index.json says \d+ \(truncated\?\)/);
+  // One byte changed: the header's hash (the first MiB) no longer matches.
+  const flipped = bytes.slice();
+  flipped[bytes.length >> 1] ^= 0xff;
+  await Deno.writeFile(`${index}/index.usearch`, flipped);
+  assertOneLineError(await searchCli(...args), /index.usearch: its header is not index.json's \(corrupt\)/);
   await Deno.writeFile(`${index}/index.usearch`, bytes);
   const json = await Deno.readTextFile(`${index}/index.json`);
   await Deno.writeTextFile(

@@ -18,16 +18,25 @@ import { parseArgs } from "node:util";
 import { DmlError } from "../errors.ts";
 import { knn } from "../knn.ts";
 import { readNpy } from "../npy.ts";
-import { type Gallery, galleryMean, loadGallery, prepareRows } from "../search/gallery.ts";
+import {
+  type Gallery,
+  type GalleryFiles,
+  galleryMean,
+  loadGallery,
+  prepareRows,
+  resolveGallery,
+} from "../search/gallery.ts";
 import { type Hits, openAnnIndex, type OpenIndex } from "../search/ann_index.ts";
 import { embedImages } from "../search/embed_images.ts";
 import { SEARCH_USAGE } from "./usage.ts";
 
 /**
- * Gallery rows from which an index answers by default: on the 2-core machine one exact query
- * costs about as much as one HNSW query near this size (bench/ann_bench.ts, docs/search.md).
+ * Gallery rows from which an index answers by default. Measured end to end on the 2-core machine
+ * (`deno run -A bench/ann_bench.ts command`, one query): below about 5,000 rows both take about
+ * 0.25–0.3 s, mostly starting up; from 10,000 the index is clearly faster (512-d: 0.34 vs 0.25 s,
+ * at 60,000 0.75 vs 0.32 s), and exact search is exact.
  */
-export const ANN_MIN_ITEMS = 20_000;
+export const ANN_MIN_ITEMS = 10_000;
 
 export interface Neighbour {
   rank: number;
@@ -62,6 +71,7 @@ export async function searchCommand(args: string[]): Promise<QueryResult[]> {
         metric: { type: "string" },
         center: { type: "boolean" },
         engine: { type: "string" },
+        "verify-index": { type: "boolean" },
       },
     });
   } catch (e) {
@@ -82,30 +92,33 @@ export async function searchCommand(args: string[]): Promise<QueryResult[]> {
   if (run && !(await Deno.stat(`${run}/recipe.yaml`).then(() => true, () => false))) {
     throw new DmlError(`search ${run}: not a run folder (no recipe.yaml)`);
   }
-  const gallery = await loadGallery({
+  const spec = {
     run,
     embeddings: v.gallery,
     labels: v.labels,
     ids: v.ids,
     metric: v.metric,
     center: v.center || undefined,
-  });
+  };
+  const files = await resolveGallery(spec);
   const indexDir = v.index ?? (run ? `${run}/index` : undefined);
   const hasIndex = indexDir !== undefined &&
     (v.index !== undefined || await Deno.stat(`${indexDir}/index.json`).then(() => true, () => false));
   if (engine === "ann" && !hasIndex) throw new DmlError("search: --engine ann needs an index (deno task index)");
-  const useIndex = hasIndex && (engine === "ann" || (engine === "auto" && gallery.n >= ANN_MIN_ITEMS));
-  const index = useIndex ? await openAnnIndex(indexDir!) : null;
-  if (index) checkIndexFits(index, gallery, indexDir!);
+  const useIndex = hasIndex && (engine === "ann" || (engine === "auto" && files.n >= ANN_MIN_ITEMS));
+  // With the index, the gallery's rows are never read: the index holds them, its labels and ids.
+  const index = useIndex ? await openAnnIndex(indexDir!, { verify: v["verify-index"] }) : null;
+  if (index) checkIndexFits(index, files, indexDir!);
+  const gallery = index ? null : await loadGallery(spec);
 
-  const q = await queryRows(queries, gallery, v.model ?? (run ? `${run}/export` : undefined));
-  if (k > gallery.n) throw new DmlError(`search: --k ${k} is more than the gallery's ${gallery.n} items`);
-  const hits = index ? index.search(q.data, q.n, k) : await exactSearch(gallery, q.data, q.n, k);
-  const labels = index ? index.labels : gallery.labels, ids = index ? index.ids : gallery.ids;
+  const q = await queryRows(queries, files, v.model ?? (run ? `${run}/export` : undefined));
+  if (k > files.n) throw new DmlError(`search: --k ${k} is more than the gallery's ${files.n} items`);
+  const hits = index ? index.search(q.data, q.n, k) : await exactSearch(gallery!, q.data, q.n, k);
+  const labels = index ? index.labels : gallery!.labels, ids = index ? index.ids : gallery!.ids;
   return q.names.map((name, i) => ({
     query: name,
     engine: index ? "ann" : "exact",
-    metric: gallery.metric,
+    metric: files.metric,
     neighbours: Array.from({ length: k }, (_, j) => hits.indices[i * k + j])
       .map((row, j) => ({
         rank: j + 1,
@@ -119,7 +132,7 @@ export async function searchCommand(args: string[]): Promise<QueryResult[]> {
 }
 
 /** The index must describe this gallery: its size, dimension and comparison. */
-function checkIndexFits(index: OpenIndex, g: Gallery, dir: string): void {
+function checkIndexFits(index: OpenIndex, g: GalleryFiles, dir: string): void {
   const i = index.info;
   if (i.dim !== g.dim || i.n !== g.n || i.metric !== g.metric || i.center !== g.center) {
     throw new DmlError(
@@ -132,7 +145,7 @@ function checkIndexFits(index: OpenIndex, g: Gallery, dir: string): void {
 /** The queries' embeddings: rows of .npy files, or image files through the exported model. */
 async function queryRows(
   files: string[],
-  g: Gallery,
+  g: GalleryFiles,
   model: string | undefined,
 ): Promise<{ data: Float32Array; n: number; names: string[] }> {
   const npy = files.filter((f) => f.endsWith(".npy")), images = files.filter((f) => !f.endsWith(".npy"));
@@ -141,7 +154,7 @@ async function queryRows(
     if (!model) throw new DmlError("search: image queries need the run's exported model (deno task export) or --model");
     const e = await embedImages(model, images);
     if (e.dim !== g.dim) {
-      throw new DmlError(`search: the model gives ${e.dim}-d embeddings, the gallery ${g.source} is ${g.dim}-d`);
+      throw new DmlError(`search: the model gives ${e.dim}-d embeddings, the gallery ${g.embeddings} is ${g.dim}-d`);
     }
     return { data: e.data, n: e.n, names: images };
   }
@@ -150,7 +163,9 @@ async function queryRows(
     const a = await readNpy(file);
     const [n, dim] = a.shape.length === 1 ? [1, a.shape[0]] : a.shape;
     if (a.dtype !== "float32" || a.shape.length > 2 || dim !== g.dim) {
-      throw new DmlError(`${file}: ${a.dtype} [${a.shape}] queries, the gallery ${g.source} is float32 [n, ${g.dim}]`);
+      throw new DmlError(
+        `${file}: ${a.dtype} [${a.shape}] queries, the gallery ${g.embeddings} is float32 [n, ${g.dim}]`,
+      );
     }
     parts.push(a.data as Float32Array);
     for (let i = 0; i < n; i++) names.push(a.shape.length === 1 ? file : `${file}#${i}`);

@@ -14,7 +14,7 @@ export const EVAL_USAGE =
 export const EXPORT_USAGE =
   "deno task export RUN_DIR [--out DIR] [--space embedding|features] [--set key.path=value]...";
 export const SEARCH_USAGE = "deno task search (RUN_DIR | --gallery G.npy [--labels L.npy] [--ids IDS.txt]) " +
-  "QUERY.npy... | IMAGE... [--k 10] [--model EXPORT_DIR] [--index DIR] [--engine auto|exact|ann] " +
+  "QUERY.npy... | IMAGE... [--k 10] [--model EXPORT_DIR] [--index DIR] [--engine auto|exact|ann] [--verify-index] " +
   "[--metric cosine|euclidean] [--center]";
 export const INDEX_USAGE = "deno task index RUN_DIR | --embeddings G.npy [--labels L.npy] [--ids IDS.txt] " +
   "[--metric cosine|euclidean] [--center] --out DIR";

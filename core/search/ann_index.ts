@@ -41,8 +41,9 @@ export interface IndexInfo {
   expansionSearch: number;
   /** The embeddings indexed. */
   source: string;
-  /** index.usearch's size and SHA-256. */
+  /** index.usearch's size, the SHA-256 of its first MiB (checked at every open) and of the whole (with `verify`). */
   bytes: number;
+  headSha256: string;
   sha256: string;
   labels: boolean;
   /** Seconds the build took. */
@@ -101,6 +102,9 @@ export function searchIndex(index: Index, rows: Float32Array, nq: number, k: num
   return { indices, distances, k };
 }
 
+/** Bytes hashed at every open: the engine's header and the first nodes, not the whole file (see openAnnIndex). */
+const HEAD_BYTES = 1 << 20;
+
 async function sha256(bytes: Uint8Array): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
@@ -126,6 +130,7 @@ export async function writeAnnIndex(out: string, g: Gallery): Promise<IndexInfo>
       ...HNSW,
       source: g.source,
       bytes: bytes.byteLength,
+      headSha256: await sha256(bytes.subarray(0, HEAD_BYTES)),
       sha256: await sha256(bytes),
       labels: g.labels !== null,
       buildSeconds: Number(seconds.toFixed(3)),
@@ -156,8 +161,13 @@ export interface OpenIndex {
   search(queries: Float32Array, nq: number, k: number): Hits;
 }
 
-/** Opens the index folder `dir`; anything missing, truncated, altered or foreign is a DmlError. */
-export async function openAnnIndex(dir: string): Promise<OpenIndex> {
+/**
+ * Opens the index folder `dir`; anything missing, truncated, altered or foreign is a DmlError. The
+ * file is memory-mapped (USearch's `view`), not read: its size and the SHA-256 of its first MiB
+ * are checked at every open, the whole file's SHA-256 only with `verify` (reading and hashing a
+ * 60,000 × 512 index costs about half a second, more than a search of it).
+ */
+export async function openAnnIndex(dir: string, o: { verify?: boolean } = {}): Promise<OpenIndex> {
   dir = dir.replace(/\/+$/, "");
   let info: IndexInfo;
   try {
@@ -175,13 +185,20 @@ export async function openAnnIndex(dir: string): Promise<OpenIndex> {
     );
   }
   const file = `${dir}/index.usearch`;
-  const bytes = await Deno.readFile(file).catch(() => {
+  const size = await Deno.stat(file).then((s) => s.size, () => {
     throw new DmlError(`${file}: missing`);
   });
-  if (bytes.byteLength !== info.bytes) {
-    throw new DmlError(`${file}: ${bytes.byteLength} bytes, index.json says ${info.bytes} (truncated?)`);
+  if (size !== info.bytes) throw new DmlError(`${file}: ${size} bytes, index.json says ${info.bytes} (truncated?)`);
+  const head = new Uint8Array(Math.min(HEAD_BYTES, size));
+  {
+    using f = await Deno.open(file);
+    let at = 0;
+    while (at < head.length) at += (await f.read(head.subarray(at))) ?? head.length;
   }
-  if ((await sha256(bytes)) !== info.sha256) throw new DmlError(`${file}: its SHA-256 is not index.json's (corrupt)`);
+  if ((await sha256(head)) !== info.headSha256) throw new DmlError(`${file}: its header is not index.json's (corrupt)`);
+  if (o.verify && (await sha256(await Deno.readFile(file))) !== info.sha256) {
+    throw new DmlError(`${file}: its SHA-256 is not index.json's (corrupt)`);
+  }
   let ids: string[];
   try {
     ids = JSON.parse(await Deno.readTextFile(`${dir}/ids.json`));
@@ -201,7 +218,7 @@ export async function openAnnIndex(dir: string): Promise<OpenIndex> {
     expansion_add: info.expansionAdd,
     expansion_search: info.expansionSearch,
   } as never);
-  index.load(file);
+  index.view(file);
   if (Number(index.size()) !== info.n) throw new DmlError(`${file}: holds ${index.size()} rows, not ${info.n}`);
   return {
     info,

@@ -63,8 +63,19 @@ export async function runSpace(
   };
 }
 
-/** Reads the gallery `spec` names; every problem is a DmlError naming the file. */
-export async function loadGallery(spec: GallerySpec): Promise<Gallery> {
+/** Where a gallery's files are and how it is compared, with its size from the .npy header (no data read). */
+export interface GalleryFiles {
+  embeddings: string;
+  labels?: string;
+  ids?: string;
+  metric: "cosine" | "euclidean";
+  center: boolean;
+  n: number;
+  dim: number;
+}
+
+/** Resolves `spec` to files (a run's: embed's gallery or test split in the run's space) and reads the header. */
+export async function resolveGallery(spec: GallerySpec): Promise<GalleryFiles> {
   let embeddings = spec.embeddings, labels = spec.labels;
   let metric = spec.metric, center = spec.center;
   if (spec.run) {
@@ -83,6 +94,45 @@ export async function loadGallery(spec: GallerySpec): Promise<Gallery> {
   if (metric !== undefined && metric !== "cosine" && metric !== "euclidean") {
     throw new DmlError(`--metric must be cosine or euclidean, got '${metric}'`);
   }
+  const { dtype, shape } = await npyHeader(embeddings);
+  if (dtype !== "<f4" || shape.length !== 2 || shape[0] < 1) {
+    throw new DmlError(`${embeddings}: expected float32 [n, dim] embeddings, got ${dtype} [${shape}]`);
+  }
+  return {
+    embeddings,
+    labels,
+    ids: spec.ids,
+    metric: (metric ?? "cosine") as "cosine" | "euclidean",
+    center: center ?? false,
+    n: shape[0],
+    dim: shape[1],
+  };
+}
+
+/** A .npy file's dtype descriptor and shape, from its first bytes only. */
+async function npyHeader(path: string): Promise<{ dtype: string; shape: number[] }> {
+  let head: Uint8Array;
+  try {
+    using file = await Deno.open(path);
+    head = new Uint8Array(4096);
+    head = head.subarray(0, (await file.read(head)) ?? 0);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) throw e;
+    throw new DmlError(`${path}: cannot read (${(e as Error).message.split(":")[0]})`);
+  }
+  const text = new TextDecoder("latin1").decode(head);
+  const dtype = /'descr'\s*:\s*'([^']*)'/.exec(text)?.[1];
+  const shape = /'shape'\s*:\s*\(([^)]*)\)/.exec(text)?.[1];
+  if (head[0] !== 0x93 || !text.startsWith("NUMPY", 1) || dtype === undefined || shape === undefined) {
+    throw new DmlError(`${path}: not a .npy file`);
+  }
+  return { dtype, shape: shape.split(",").map((v) => v.trim()).filter((v) => v).map(Number) };
+}
+
+/** Reads the gallery `spec` names; every problem is a DmlError naming the file. */
+export async function loadGallery(spec: GallerySpec): Promise<Gallery> {
+  const files = await resolveGallery(spec);
+  const { embeddings, labels, metric, center } = files;
   const e = await readNpy(embeddings);
   if (e.dtype !== "float32" || e.shape.length !== 2 || e.shape[0] < 1) {
     throw new DmlError(`${embeddings}: expected float32 [n, dim] embeddings, got ${e.dtype} [${e.shape}]`);
@@ -110,8 +160,8 @@ export async function loadGallery(spec: GallerySpec): Promise<Gallery> {
     dim,
     labels: labelData,
     ids,
-    metric: (metric ?? "cosine") as "cosine" | "euclidean",
-    center: center ?? false,
+    metric,
+    center,
     source: embeddings,
   };
 }
