@@ -39,7 +39,7 @@ const USAGE = [
   PLUGINS_USAGE,
 ]
   .join("\n  ");
-const COMMANDS = "commands: train, embed, eval, export, report, plugins";
+const COMMANDS = "commands: train, embed, eval, export, index, search, demo, report, plugins";
 
 /** Runs one command; returns the process exit code. */
 export async function main(args: string[], registry: Registry): Promise<number> {
