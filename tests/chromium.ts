@@ -1,7 +1,7 @@
 /**
- * Headless Chromium for browser tests, launched as tests/report_browser_test.ts does (no sandbox,
- * no GPU, a fresh profile), with the network-quiet flags a machine without network needs.
- * `CHROMIUM` is null where none is installed; callers skip then (except under CI).
+ * Headless Chromium for the browser tests (report, export, demo): no sandbox, no GPU, a fresh
+ * profile, and the network-quiet flags a machine without network needs. `CHROMIUM` is null where
+ * none is installed; callers skip then (except under CI).
  */
 
 function findChromium(): string | null {

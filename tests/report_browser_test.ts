@@ -12,42 +12,14 @@ import { loadRecipe, resolveRecipe } from "../core/recipe.ts";
 import { train } from "../core/trainer.ts";
 import { createRegistry } from "../plugins/builtin.ts";
 import { writeComparison } from "../core/report/write.ts";
+import { CHROMIUM, chromium } from "./chromium.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const ARTIFACTS = `${ROOT}.cache/test-artifacts`;
 
-function findChromium(): string | null {
-  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
-    for (const name of ["chromium", "chromium-browser", "google-chrome"]) {
-      try {
-        if (Deno.statSync(`${dir}/${name}`).isFile) return `${dir}/${name}`;
-      } catch { /* not here */ }
-    }
-  }
-  return null;
-}
-
-const CHROMIUM = findChromium();
 const CI = !!Deno.env.get("CI");
 if (!CHROMIUM && !CI) {
   console.warn("report_browser_test: no chromium on PATH; skipped (.ci/run installs Debian's chromium)");
-}
-
-async function chromium(args: string[]): Promise<string> {
-  const profile = await Deno.makeTempDir();
-  try {
-    const out = await new Deno.Command(CHROMIUM!, {
-      args: ["--headless", "--no-sandbox", "--disable-gpu", `--user-data-dir=${profile}`, ...args],
-      stdout: "piped",
-      stderr: "piped",
-      signal: AbortSignal.timeout(45_000),
-    }).output();
-    const stdout = new TextDecoder().decode(out.stdout);
-    if (!out.success) throw new Error(`chromium failed (${out.code}): ${new TextDecoder().decode(out.stderr)}`);
-    return stdout;
-  } finally {
-    await Deno.remove(profile, { recursive: true }).catch(() => {});
-  }
 }
 
 interface Check {
