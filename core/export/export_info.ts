@@ -5,7 +5,7 @@
  *
  * ```json
  * { "format": "dml-export-1", "input": { "node": "input", "shape": [28, 28, 1],
- *    "pixels": { "mean": [70.23825], "std": [255], "source": [0] } },
+ *   "pixels": { "mean": [70.23825], "std": [255], "source": [0] } },
  *   "output": { "node": "embedding", "dim": 3136 }, "metric": "cosine", "center": true, ... }
  * ```
  */
