@@ -232,3 +232,20 @@ Deno.test("a checkpoint from before manifests (format 1, no checksums) still res
     await Deno.remove(cwd, { recursive: true });
   }
 });
+
+Deno.test("resuming a run stopped after its last checkpoint logs nothing twice", async () => {
+  const cwd = await toyWorkspace();
+  try {
+    const r = await finished(spawnTrain(cwd, ["toy.yaml", "--quiet", "--set", "train.epochs=2"]));
+    assertEquals(r.code, 0, r.stderr);
+    const run = `${cwd}/${JSON.parse(r.stdout.trim().split("\n").at(-1)!).runDir}`;
+    const metrics = Deno.readTextFileSync(`${run}/metrics.jsonl`);
+    const again = await finished(spawnTrain(cwd, ["--resume", run, "--quiet"]));
+    assertEquals(again.code, 0, again.stderr);
+    // The same final metrics, from the evaluation already logged.
+    assertEquals(JSON.parse(again.stdout.trim().split("\n").at(-1)!).metrics, JSON.parse(r.stdout.trim()).metrics);
+    assertEquals(Deno.readTextFileSync(`${run}/metrics.jsonl`), metrics);
+  } finally {
+    await Deno.remove(cwd, { recursive: true });
+  }
+});
