@@ -132,10 +132,14 @@ async function readWithExtends(path: string, chain: string[]): Promise<RawRecipe
 }
 
 async function readYaml(path: string): Promise<RawRecipe> {
-  const text = await readTextBounded(path, "recipe file");
-  const doc = parseYaml(text, path);
+  return parseRecipeText(await readTextBounded(path, "recipe file"), path);
+}
+
+/** A recipe's YAML text as raw data (no `extends` followed); `where` names it in errors. */
+export function parseRecipeText(text: string, where: string): RawRecipe {
+  const doc = parseYaml(text, where);
   if (doc === null || typeof doc !== "object" || Array.isArray(doc)) {
-    throw new DmlError(`${path}: a recipe must be a YAML mapping`);
+    throw new DmlError(`${where}: a recipe must be a YAML mapping`);
   }
   return doc as RawRecipe;
 }

@@ -18,7 +18,7 @@ import { tf } from "./tf.ts";
 import type { Scalar, Tensor, Tensor1D, Tensor2D, Variable } from "@tensorflow/tfjs-core";
 import type { Dataset, Split, State, TrainContext } from "./types.ts";
 import type { Registry } from "./registry.ts";
-import { type Recipe, recipeToYaml } from "./recipe.ts";
+import { parseRecipeText, type Recipe, recipeToYaml, resolveRecipe } from "./recipe.ts";
 import { assemble, type Components } from "./assemble.ts";
 import { type BackendChoice, useBackend } from "./backend.ts";
 import { learningRate, type ScheduleOptions } from "./schedule.ts";
@@ -101,7 +101,7 @@ async function trainRun(recipe: Recipe, registry: Registry, opts: TrainOptions, 
   const checkpoint = resuming ? await RunFolder.latestCheckpoint(resuming.dir) : null;
   const resumed = checkpoint ? await loadCheckpoint(checkpoint) as Record<string, State> : null;
   if (resumed) {
-    checkSameRecipe(resumed.recipe, yaml, opts.resumeDir!);
+    await checkSameRecipe(resumed.recipe, recipe, registry, opts.resumeDir!);
     checkResumeState(resumed, trainables.map((v) => v.size), checkpoint!);
     restore(c, resumed, checkpoint!);
   }
@@ -444,16 +444,26 @@ function assign(vars: Variable[], saved: State, what: string): void {
   });
 }
 
-function checkSameRecipe(saved: State, now: string, dir: string): void {
+async function checkSameRecipe(saved: State, now: Recipe, registry: Registry, dir: string): Promise<void> {
   if (typeof saved !== "string") throw new DmlError(`--resume ${dir}: the checkpoint holds no recipe`);
+  // The checkpoint's recipe is resolved again by today's schemas, so an option added since it was written takes
+  // its default on both sides instead of reading as a change (a run from before an upgrade still resumes).
+  let then: Recipe;
+  try {
+    then = await resolveRecipe(parseRecipeText(saved, "its checkpoint's recipe"), registry, now.baseDir);
+  } catch (e) {
+    if (e instanceof DmlError) throw new DmlError(`--resume ${dir}: ${e.message}`);
+    throw e;
+  }
   // The stopping point may move (train.epochs, train.maxSteps); nothing else may.
   const strip = (y: string) => y.split("\n").filter((l) => !/^\s+(epochs|maxSteps):/.test(l)).join("\n");
-  if (strip(saved) !== strip(now)) {
-    const a = strip(saved).split("\n"), b = strip(now).split("\n");
-    const i = a.findIndex((l, k) => l !== b[k]);
+  const a = strip(recipeToYaml(then)).split("\n"), b = strip(recipeToYaml(now)).split("\n");
+  const i = a.findIndex((l, k) => l !== b[k]);
+  if (i >= 0 || a.length !== b.length) {
+    const at = i >= 0 ? i : Math.min(a.length, b.length);
     throw new DmlError(
-      `--resume ${dir}: the run was trained with another recipe (first difference: '${(a[i] ?? "").trim()}' vs '${
-        (b[i] ?? "").trim()
+      `--resume ${dir}: the run was trained with another recipe (first difference: '${(a[at] ?? "").trim()}' vs '${
+        (b[at] ?? "").trim()
       }')`,
     );
   }
