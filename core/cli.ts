@@ -6,7 +6,6 @@
  * await main(["train", "recipes/quickstart.yaml", "--set", "train.epochs=1"], registry);
  * ```
  */
-import { parseArgs } from "node:util";
 import { DmlError } from "./errors.ts";
 import type { Registry } from "./registry.ts";
 import { dirname, loadRecipe, resolveRecipe } from "./recipe.ts";
@@ -19,6 +18,8 @@ import {
   EVAL_USAGE,
   EXPORT_USAGE,
   INDEX_USAGE,
+  oneLine,
+  parseCommandArgs,
   PLUGINS_USAGE,
   REPORT_USAGE,
   SEARCH_USAGE,
@@ -33,6 +34,8 @@ const USAGE = [
   EVAL_USAGE,
   EXPORT_USAGE,
   INDEX_USAGE,
+  oneLine,
+  parseCommandArgs,
   SEARCH_USAGE,
   DEMO_USAGE,
   REPORT_USAGE,
@@ -114,23 +117,16 @@ export async function main(args: string[], registry: Registry): Promise<number> 
 }
 
 async function trainCommand(args: string[], registry: Registry): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        set: { type: "string", multiple: true },
-        resume: { type: "string" },
-        quiet: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
-  } catch (e) {
-    // node:util's message goes on to explain `--`; the first sentence is the problem.
-    const problem = (e as Error).message.split("\n")[0].replace(/\. To specify a positional argument.*$/, "");
-    throw new DmlError(`train: ${problem} (usage: ${oneLine(TRAIN_USAGE)})`);
-  }
+  const parsed = parseCommandArgs("train", TRAIN_USAGE, {
+    args,
+    allowPositionals: true,
+    options: {
+      set: { type: "string", multiple: true },
+      resume: { type: "string" },
+      quiet: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
   const { values, positionals } = parsed;
   if (values.help) return console.log(`usage: ${TRAIN_USAGE}`), 0;
   if (positionals.length > 1) {
@@ -154,11 +150,6 @@ async function trainCommand(args: string[], registry: Registry): Promise<number>
     }),
   );
   return 0;
-}
-
-/** A usage of several lines as one, for an error message. */
-function oneLine(usage: string): string {
-  return usage.replace(/\n\s*/g, " | ");
 }
 
 function absoluteDir(path: string): string {

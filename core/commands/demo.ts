@@ -4,12 +4,11 @@
  * run's evaluation images) under RUN/demo and serves it with a plain file server on 127.0.0.1
  * (core/demo/serve.ts). Open the printed address and drop an image on the page.
  */
-import { parseArgs } from "node:util";
 import { DmlError } from "../errors.ts";
 import type { Registry } from "../registry.ts";
 import { buildDemo } from "../demo/build_demo.ts";
 import { serveFolder } from "../demo/serve.ts";
-import { DEMO_USAGE } from "./usage.ts";
+import { DEMO_USAGE, parseCommandArgs } from "./usage.ts";
 
 function count(value: string | undefined, fallback: number, flag: string, min: number): number {
   const n = value === undefined ? fallback : Number(value);
@@ -19,22 +18,17 @@ function count(value: string | undefined, fallback: number, flag: string, min: n
 
 /** Builds (and unless --build-only, serves until interrupted) the demo; prints the folder and address. */
 export async function demoCommand(args: string[], registry: Registry): Promise<void> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        port: { type: "string" },
-        limit: { type: "string" },
-        k: { type: "string" },
-        out: { type: "string" },
-        "build-only": { type: "boolean" },
-      },
-    });
-  } catch (e) {
-    throw new DmlError(`demo: ${(e as Error).message.split("\n")[0]} (usage: ${DEMO_USAGE})`);
-  }
+  const parsed = parseCommandArgs("demo", DEMO_USAGE, {
+    args,
+    allowPositionals: true,
+    options: {
+      port: { type: "string" },
+      limit: { type: "string" },
+      k: { type: "string" },
+      out: { type: "string" },
+      "build-only": { type: "boolean" },
+    },
+  });
   const { values: v, positionals } = parsed;
   if (positionals.length !== 1) throw new DmlError(`demo takes one run folder (usage: ${DEMO_USAGE})`);
   const port = count(v.port, 8000, "--port", 0);

@@ -11,7 +11,6 @@
  * deno task eval --embeddings DIR/test.npy --labels DIR/test_labels.npy --center
  * ```
  */
-import { parseArgs } from "node:util";
 import { DmlError } from "../errors.ts";
 import type { Registry } from "../registry.ts";
 import { loadRecipe, type Recipe, resolveRecipe } from "../recipe.ts";
@@ -22,21 +21,16 @@ import { loadCheckpoint } from "../checkpoint.ts";
 import { restoreWeights, TRAINING_KERNELS } from "../trainer.ts";
 import { embedSplit } from "../embed.ts";
 import { encodeNpy } from "../npy.ts";
-import { EMBED_USAGE } from "./usage.ts";
+import { EMBED_USAGE, parseCommandArgs } from "./usage.ts";
 import type { Dataset, Split, State } from "../types.ts";
 
 /** Runs the embed command on its arguments (after `embed`); returns the files written. */
 export async function embedCommand(args: string[], registry: Registry): Promise<string[]> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: { space: { type: "string" }, set: { type: "string", multiple: true }, out: { type: "string" } },
-    });
-  } catch (e) {
-    throw new DmlError(`embed: ${(e as Error).message.split("\n")[0]} (usage: ${EMBED_USAGE})`);
-  }
+  const parsed = parseCommandArgs("embed", EMBED_USAGE, {
+    args,
+    allowPositionals: true,
+    options: { space: { type: "string" }, set: { type: "string", multiple: true }, out: { type: "string" } },
+  });
   const { values, positionals } = parsed;
   if (positionals.length !== 1) throw new DmlError(`embed takes one run folder (usage: ${EMBED_USAGE})`);
   const run = positionals[0].replace(/\/+$/, "");

@@ -17,7 +17,6 @@
  *   [--backend cpu|wasm|webgpu|auto]
  * ```
  */
-import { parseArgs } from "node:util";
 import { DmlError } from "../errors.ts";
 import { readNpy } from "../npy.ts";
 import type { Registry } from "../registry.ts";
@@ -27,7 +26,7 @@ import { resolveEngine, SOFTWARE_ADAPTER } from "../knn.ts";
 import { evaluateRetrieval, type RetrievalOptions } from "../retrieval.ts";
 import { blas } from "../blas.ts";
 import { embedRun } from "./embed.ts";
-import { EVAL_RUN_USAGE, EVAL_USAGE } from "./usage.ts";
+import { EVAL_RUN_USAGE, EVAL_USAGE, parseCommandArgs } from "./usage.ts";
 
 const USAGE = `usage: ${EVAL_USAGE}`;
 
@@ -89,33 +88,28 @@ interface Flags {
 }
 
 function parse(args: string[]): Flags {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      allowPositionals: false,
-      options: {
-        embeddings: { type: "string" },
-        labels: { type: "string" },
-        "gallery-embeddings": { type: "string" },
-        "gallery-labels": { type: "string" },
-        metric: { type: "string", default: "cosine" },
-        center: { type: "boolean", default: false },
-        average: { type: "string", default: "queries" },
-        "recall-at": { type: "string", default: "1,2,4,8" },
-        "no-nmi": { type: "boolean", default: false },
-        f1: { type: "boolean", default: false },
-        ami: { type: "boolean", default: false },
-        mrr: { type: "boolean", default: false },
-        "fnmr-at-fmr": { type: "string", default: "" },
-        backend: { type: "string", default: "auto" },
-        chunk: { type: "string", default: "0" },
-        engine: { type: "string", default: "auto" },
-      },
-    }));
-  } catch (e) {
-    throw new DmlError(`eval: ${(e as Error).message.split("\n")[0]} (${USAGE})`);
-  }
+  const { values } = parseCommandArgs("eval", EVAL_USAGE, {
+    args,
+    allowPositionals: false,
+    options: {
+      embeddings: { type: "string" },
+      labels: { type: "string" },
+      "gallery-embeddings": { type: "string" },
+      "gallery-labels": { type: "string" },
+      metric: { type: "string", default: "cosine" },
+      center: { type: "boolean", default: false },
+      average: { type: "string", default: "queries" },
+      "recall-at": { type: "string", default: "1,2,4,8" },
+      "no-nmi": { type: "boolean", default: false },
+      f1: { type: "boolean", default: false },
+      ami: { type: "boolean", default: false },
+      mrr: { type: "boolean", default: false },
+      "fnmr-at-fmr": { type: "string", default: "" },
+      backend: { type: "string", default: "auto" },
+      chunk: { type: "string", default: "0" },
+      engine: { type: "string", default: "auto" },
+    },
+  });
   if (!values.embeddings || !values.labels) {
     throw new DmlError(`eval: --embeddings and --labels are required (${USAGE})`);
   }
@@ -237,20 +231,11 @@ async function chooseBackend(want: BackendName): Promise<string> {
 
 /** `eval --run`: a trained run's checkpoint, evaluated by its recipe's evaluator; the metrics as one JSON line. */
 async function evalRun(args: string[], registry: Registry): Promise<void> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: false,
-      options: { run: { type: "string" }, set: { type: "string", multiple: true }, space: { type: "string" } },
-    });
-  } catch (e) {
-    throw new DmlError(
-      `eval: ${
-        (e as Error).message.split("\n")[0]
-      } (with --run: ${EVAL_RUN_USAGE}; evaluator options go in --set eval.KEY=VALUE)`,
-    );
-  }
+  const parsed = parseCommandArgs("eval", `${EVAL_RUN_USAGE}; evaluator options go in --set eval.KEY=VALUE`, {
+    args,
+    allowPositionals: false,
+    options: { run: { type: "string" }, set: { type: "string", multiple: true }, space: { type: "string" } },
+  });
   const { run, set, space } = parsed.values;
   const dir = run!.replace(/\/+$/, "");
   const start = performance.now();

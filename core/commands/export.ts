@@ -5,23 +5,17 @@
  * own embeddings before it is written (core/export/export_run.ts). Prints the folder: DIR (default
  * RUN/export) holding model.json, its weight shards and export.json.
  */
-import { parseArgs } from "node:util";
 import { DmlError } from "../errors.ts";
 import type { Registry } from "../registry.ts";
 import { exportRun } from "../export/export_run.ts";
-import { EXPORT_USAGE } from "./usage.ts";
+import { EXPORT_USAGE, parseCommandArgs } from "./usage.ts";
 
 export async function exportCommand(args: string[], registry: Registry): Promise<string> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: { out: { type: "string" }, space: { type: "string" }, set: { type: "string", multiple: true } },
-    });
-  } catch (e) {
-    throw new DmlError(`export: ${(e as Error).message.split("\n")[0]} (usage: ${EXPORT_USAGE})`);
-  }
+  const parsed = parseCommandArgs("export", EXPORT_USAGE, {
+    args,
+    allowPositionals: true,
+    options: { out: { type: "string" }, space: { type: "string" }, set: { type: "string", multiple: true } },
+  });
   const { values, positionals } = parsed;
   if (positionals.length !== 1) throw new DmlError(`export takes one run folder (usage: ${EXPORT_USAGE})`);
   if (values.out !== undefined && !values.out.trim()) throw new DmlError("export: --out needs a folder name");

@@ -5,31 +5,25 @@
  * compared as the run evaluates, written to RUN/index, which `deno task search RUN` then uses for
  * galleries large enough to gain from it. Prints index.json.
  */
-import { parseArgs } from "node:util";
 import { DmlError } from "../errors.ts";
 import { loadGallery } from "../search/gallery.ts";
 import { writeAnnIndex } from "../search/ann_index.ts";
 import { checkWritable } from "../writable.ts";
-import { INDEX_USAGE } from "./usage.ts";
+import { INDEX_USAGE, parseCommandArgs } from "./usage.ts";
 
 export async function indexCommand(args: string[]): Promise<Record<string, unknown>> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        embeddings: { type: "string" },
-        labels: { type: "string" },
-        ids: { type: "string" },
-        metric: { type: "string" },
-        center: { type: "boolean" },
-        out: { type: "string" },
-      },
-    });
-  } catch (e) {
-    throw new DmlError(`index: ${(e as Error).message.split("\n")[0]} (usage: ${INDEX_USAGE})`);
-  }
+  const parsed = parseCommandArgs("index", INDEX_USAGE, {
+    args,
+    allowPositionals: true,
+    options: {
+      embeddings: { type: "string" },
+      labels: { type: "string" },
+      ids: { type: "string" },
+      metric: { type: "string" },
+      center: { type: "boolean" },
+      out: { type: "string" },
+    },
+  });
   const { values: v, positionals } = parsed;
   if (positionals.length > 1 || (positionals.length === 1) === (v.embeddings !== undefined)) {
     throw new DmlError(`index takes one run folder or --embeddings (usage: ${INDEX_USAGE})`);

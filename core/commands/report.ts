@@ -4,19 +4,17 @@
  * `runs/compare-<time>.html`). Prints the page's path; a note about dropped lines goes to stderr.
  * A folder without metrics is a DmlError (one line, exit 2).
  */
-import { parseArgs } from "node:util";
 import { DmlError } from "../errors.ts";
 import { droppedNote, type RunData } from "../report/run_data.ts";
 import { writeComparison, writeRunReport } from "../report/write.ts";
-import { REPORT_USAGE } from "./usage.ts";
+import { parseCommandArgs, REPORT_USAGE } from "./usage.ts";
 
 export async function reportCommand(args: string[]): Promise<void> {
-  let parsed;
-  try {
-    parsed = parseArgs({ args, allowPositionals: true, options: { out: { type: "string" } } });
-  } catch (e) {
-    throw new DmlError(`report: ${(e as Error).message.split("\n")[0]} (usage: ${REPORT_USAGE})`);
-  }
+  const parsed = parseCommandArgs("report", REPORT_USAGE, {
+    args,
+    allowPositionals: true,
+    options: { out: { type: "string" } },
+  });
   const dirs = parsed.positionals;
   const out = parsed.values.out;
   if (dirs.length === 0) throw new DmlError(`report: name at least one run folder (usage: ${REPORT_USAGE})`);

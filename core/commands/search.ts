@@ -14,7 +14,6 @@
  * deno task search --gallery G.npy --labels GL.npy Q.npy --k 10 --metric euclidean
  * ```
  */
-import { parseArgs } from "node:util";
 import { DmlError } from "../errors.ts";
 import { knn } from "../knn.ts";
 import { readNpy } from "../npy.ts";
@@ -28,7 +27,7 @@ import {
 } from "../search/gallery.ts";
 import { type Hits, openAnnIndex, type OpenIndex } from "../search/ann_index.ts";
 import { embedImages } from "../search/embed_images.ts";
-import { SEARCH_USAGE } from "./usage.ts";
+import { parseCommandArgs, SEARCH_USAGE } from "./usage.ts";
 
 /**
  * Gallery rows from which an index answers by default. Measured end to end on the 2-core machine
@@ -55,28 +54,23 @@ export interface QueryResult {
 
 /** Runs the search command; returns one result per query, in the order given. */
 export async function searchCommand(args: string[]): Promise<QueryResult[]> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        run: { type: "string" },
-        gallery: { type: "string" },
-        labels: { type: "string" },
-        ids: { type: "string" },
-        model: { type: "string" },
-        index: { type: "string" },
-        k: { type: "string" },
-        metric: { type: "string" },
-        center: { type: "boolean" },
-        engine: { type: "string" },
-        "verify-index": { type: "boolean" },
-      },
-    });
-  } catch (e) {
-    throw new DmlError(`search: ${(e as Error).message.split("\n")[0]} (usage: ${SEARCH_USAGE})`);
-  }
+  const parsed = parseCommandArgs("search", SEARCH_USAGE, {
+    args,
+    allowPositionals: true,
+    options: {
+      run: { type: "string" },
+      gallery: { type: "string" },
+      labels: { type: "string" },
+      ids: { type: "string" },
+      model: { type: "string" },
+      index: { type: "string" },
+      k: { type: "string" },
+      metric: { type: "string" },
+      center: { type: "boolean" },
+      engine: { type: "string" },
+      "verify-index": { type: "boolean" },
+    },
+  });
   const { values: v } = parsed;
   let queries = parsed.positionals;
   // The first positional is the run folder unless --run or --gallery says where the gallery is.

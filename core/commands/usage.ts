@@ -1,7 +1,11 @@
 /**
  * The usage line of each command, in one place: the commands quote their own in errors, and
- * `core/cli.ts` lists them all without loading the commands themselves.
+ * `core/cli.ts` lists them all without loading the commands themselves. {@link parseCommandArgs} is the one
+ * place a command's flags are parsed, so a bad flag is the same one line in every command.
  */
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { DmlError } from "../errors.ts";
+
 export const TRAIN_USAGE = "deno task train RECIPE [--set key.path=value]... [--resume RUN_DIR]\n" +
   "  deno task train --resume RUN_DIR";
 export const EMBED_USAGE = "deno task embed RUN_DIR [--space embedding|features] [--set key.path=value]... [--out DIR]";
@@ -21,3 +25,23 @@ export const INDEX_USAGE = "deno task index RUN_DIR | --embeddings G.npy [--labe
 export const DEMO_USAGE = "deno task demo RUN_DIR [--port 8000] [--limit 2000] [--k 8] [--out DIR] [--build-only]";
 export const REPORT_USAGE = "deno task report RUN_DIR... [--out FILE]";
 export const PLUGINS_USAGE = "deno task plugins [KIND]";
+
+/** A usage of several lines as one, for an error message. */
+export function oneLine(usage: string): string {
+  return usage.replace(/\n\s*/g, " | ");
+}
+
+/** node:util's parseArgs for `command`; what it refuses becomes one line with the command's usage. */
+export function parseCommandArgs<T extends ParseArgsConfig>(
+  command: string,
+  usage: string,
+  config: T,
+): ReturnType<typeof parseArgs<T>> {
+  try {
+    return parseArgs(config);
+  } catch (e) {
+    // node:util's message goes on to explain `--`; the first sentence is the problem.
+    const problem = (e as Error).message.split("\n")[0].replace(/\. To specify a positional argument.*$/, "");
+    throw new DmlError(`${command}: ${problem} (usage: ${oneLine(usage)})`);
+  }
+}
