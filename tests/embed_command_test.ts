@@ -105,7 +105,10 @@ Deno.test("embed: bad input is one line, exit code 2, and nothing written", asyn
       [["embed", rel, "--set", "backbone.dim=32"], /checkpoints\/epoch-0001: weights: tensor \d+ has \d+ values/],
       [["embed", rel, "--set", "data.testClasses=[0,99]"], /data\.testClasses: unknown class 99/],
       [["embed"], /embed takes one run folder/],
-      [["eval", "--run", rel, "--recall-at", "1,2"], /usage: deno task eval --run .*evaluator options go in --set eval\.KEY=VALUE/],
+      [
+        ["eval", "--run", rel, "--recall-at", "1,2"],
+        /usage: deno task eval --run .*evaluator options go in --set eval\.KEY=VALUE/,
+      ],
       [["eval", "--run", "runs/none"], /^error: eval --run runs\/none: not a run folder/],
     ];
     for (const [args, pattern] of cases) {
