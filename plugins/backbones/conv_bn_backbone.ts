@@ -8,7 +8,8 @@ import { tf } from "../../core/tf.ts";
 import type { Tensor, Tensor2D, Tensor4D, Variable } from "@tensorflow/tfjs-core";
 import type { Backbone } from "../../core/types.ts";
 import type { ConvBn, Mode } from "./conv_bn.ts";
-import { type EmbeddingHead, globalPool, type Pooling } from "./embedding_head.ts";
+import { globalPool, type Pooling } from "./embedding_head.ts";
+import { HeadedBackbone } from "./headed_backbone.ts";
 import { assignNamedWeights, readNamedWeights } from "./weights_file.ts";
 
 /** The options every ConvBn backbone takes. */
@@ -19,12 +20,11 @@ export interface ConvBnBackboneOptions {
   freezeBackbone: boolean;
 }
 
-export abstract class ConvBnBackbone implements Backbone {
+export abstract class ConvBnBackbone extends HeadedBackbone implements Backbone {
   abstract readonly dim: number;
   abstract readonly options: ConvBnBackboneOptions;
   abstract readonly trainableWeights: Variable[];
   abstract readonly stateWeights: Variable[];
-  protected abstract readonly head: EmbeddingHead;
 
   /** Every ConvBn unit, in the order of the converted weight file. */
   protected abstract units(): ConvBn[];
@@ -50,22 +50,6 @@ export abstract class ConvBnBackbone implements Backbone {
   /** Globally pooled features, [B, featureDim]. */
   features(x: Tensor, training: boolean): Tensor2D {
     return tf.tidy(() => globalPool(this.featureMap(x, training), this.options.pooling));
-  }
-
-  embed(x: Tensor, training: boolean): Tensor2D {
-    return tf.tidy(() => this.head.apply(this.features(x, training)));
-  }
-
-  embedWithFeatures(x: Tensor, training: boolean): { e: Tensor2D; features: Tensor2D } {
-    return tf.tidy(() => {
-      const features = this.features(x, training);
-      return { e: this.head.apply(features), features };
-    });
-  }
-
-  /** The embedding head's kernel and bias (none when dim is 0). */
-  get headWeights(): Variable[] {
-    return this.head.weights;
   }
 
   /** Every Variable under the converted model's name, then the head's. */

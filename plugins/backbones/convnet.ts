@@ -13,6 +13,7 @@ import type { Tensor, Tensor2D, Tensor4D, Variable } from "@tensorflow/tfjs-core
 import type { Backbone } from "../../core/types.ts";
 import type { Rng } from "../../core/rng.ts";
 import { EmbeddingHead } from "./embedding_head.ts";
+import { HeadedBackbone } from "./headed_backbone.ts";
 import {
   batchNorm,
   type BatchNormParams,
@@ -40,15 +41,16 @@ interface ConvBlock {
 }
 
 /** A conv-BN-ReLU stack with max-pooling between blocks; weights drawn from `rng` in layer order. */
-export class ConvnetBackbone implements Backbone {
+export class ConvnetBackbone extends HeadedBackbone implements Backbone {
   readonly dim: number;
   readonly trainableWeights: Variable[];
   readonly stateWeights: Variable[];
   private readonly blocks: ConvBlock[];
-  private readonly head: EmbeddingHead;
+  protected readonly head: EmbeddingHead;
   private readonly inputShape: [number, number, number];
 
   constructor(readonly options: ConvnetOptions, inputShape: [number, number, number], rng: Rng) {
+    super();
     this.dim = options.dim;
     this.inputShape = inputShape;
     let inChannels = inputShape[2];
@@ -86,22 +88,6 @@ export class ConvnetBackbone implements Backbone {
       if (this.options.pool === "flatten") return tf.reshape(h, [h.shape[0], -1]) as Tensor2D;
       return (this.options.pool === "max" ? tf.max(h, [1, 2]) : tf.mean(h, [1, 2])) as Tensor2D;
     });
-  }
-
-  embed(x: Tensor, training: boolean): Tensor2D {
-    return tf.tidy(() => this.head.apply(this.features(x, training)));
-  }
-
-  embedWithFeatures(x: Tensor, training: boolean): { e: Tensor2D; features: Tensor2D } {
-    return tf.tidy(() => {
-      const features = this.features(x, training);
-      return { e: this.head.apply(features), features };
-    });
-  }
-
-  /** The embedding head's kernel and bias (none when dim is 0). */
-  get headWeights(): Variable[] {
-    return this.head.weights;
   }
 
   /** Frees the Variables. */

@@ -11,6 +11,7 @@ import type { Tensor, Tensor2D, Variable } from "@tensorflow/tfjs-core";
 import type { Backbone } from "../../core/types.ts";
 import type { Rng } from "../../core/rng.ts";
 import { EmbeddingHead } from "./embedding_head.ts";
+import { HeadedBackbone } from "./headed_backbone.ts";
 import {
   batchNorm,
   type BatchNormParams,
@@ -36,15 +37,16 @@ interface HiddenLayer {
 }
 
 /** A multi-layer perceptron backbone; weights drawn from `rng` in layer order. */
-export class MlpBackbone implements Backbone {
+export class MlpBackbone extends HeadedBackbone implements Backbone {
   readonly dim: number;
   readonly trainableWeights: Variable[];
   readonly stateWeights: Variable[];
   private readonly layers: HiddenLayer[];
-  private readonly head: EmbeddingHead;
+  protected readonly head: EmbeddingHead;
   private readonly inDim: number;
 
   constructor(readonly options: MlpOptions, inputShape: number[], rng: Rng) {
+    super();
     this.dim = options.dim;
     this.inDim = inputShape.reduce((a, b) => a * b, 1);
     let width = this.inDim;
@@ -76,22 +78,6 @@ export class MlpBackbone implements Backbone {
       }
       return h;
     });
-  }
-
-  embed(x: Tensor, training: boolean): Tensor2D {
-    return tf.tidy(() => this.head.apply(this.features(x, training)));
-  }
-
-  embedWithFeatures(x: Tensor, training: boolean): { e: Tensor2D; features: Tensor2D } {
-    return tf.tidy(() => {
-      const features = this.features(x, training);
-      return { e: this.head.apply(features), features };
-    });
-  }
-
-  /** The embedding head's kernel and bias (none when dim is 0). */
-  get headWeights(): Variable[] {
-    return this.head.weights;
   }
 
   /** Frees the Variables. */

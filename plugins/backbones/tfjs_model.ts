@@ -25,6 +25,7 @@ import { DmlError } from "../../core/errors.ts";
 import { MANIFEST_BYTES, readBounded, readTextBounded } from "../../core/bounded_read.ts";
 import { closest } from "../../core/options.ts";
 import { EmbeddingHead, globalPool, type Pooling } from "./embedding_head.ts";
+import { HeadedBackbone } from "./headed_backbone.ts";
 
 export interface TfjsModelOptions {
   path: string;
@@ -113,11 +114,11 @@ function kindOf(json: ModelJson): "layers" | "graph" | null {
 }
 
 /** A backbone over a loaded tfjs model. */
-export class TfjsModelBackbone implements Backbone {
+export class TfjsModelBackbone extends HeadedBackbone implements Backbone {
   readonly dim: number;
   readonly trainableWeights: Variable[];
   readonly stateWeights: Variable[];
-  private readonly head: EmbeddingHead;
+  protected readonly head: EmbeddingHead;
 
   constructor(
     readonly options: TfjsModelOptions,
@@ -128,6 +129,7 @@ export class TfjsModelBackbone implements Backbone {
     private readonly inputShape: number[],
     rng: Rng,
   ) {
+    super();
     this.head = new EmbeddingHead(featureDim, { dim: options.dim, normalize: options.normalize }, rng, "tfjs-model");
     this.dim = this.head.dim;
     this.trainableWeights = [...modelWeights.trainable, ...this.head.weights];
@@ -142,22 +144,6 @@ export class TfjsModelBackbone implements Backbone {
       if (y.rank === 2) return y as Tensor2D;
       return tf.reshape(y, [y.shape[0], -1]) as Tensor2D;
     });
-  }
-
-  embed(x: Tensor, training: boolean): Tensor2D {
-    return tf.tidy(() => this.head.apply(this.features(x, training)));
-  }
-
-  embedWithFeatures(x: Tensor, training: boolean): { e: Tensor2D; features: Tensor2D } {
-    return tf.tidy(() => {
-      const features = this.features(x, training);
-      return { e: this.head.apply(features), features };
-    });
-  }
-
-  /** The embedding head's kernel and bias (none when dim is 0). */
-  get headWeights(): Variable[] {
-    return this.head.weights;
   }
 
   dispose(): void {
