@@ -16,7 +16,7 @@ import { restoreRun } from "../commands/embed.ts";
 import { pixelBatch } from "../export/export_run.ts";
 import { loadExportedModel } from "../search/embed_images.ts";
 import { galleryMean } from "../search/gallery.ts";
-import { checkWritable } from "../writable.ts";
+import { checkWritable, replaceFolder } from "../writable.ts";
 import { RunFolder } from "../run_folder.ts";
 import { copyTfjsBundles } from "./bundles.ts";
 import { encodePng } from "./png.ts";
@@ -118,9 +118,8 @@ function placeThumb(
 
 /** The page, the bundles, the model and `files`, written beside `out` and renamed into place. */
 async function writeSite(out: string, exportDir: string, files: Record<string, Uint8Array>): Promise<string> {
-  const tmp = `${out}.tmp-${crypto.randomUUID().slice(0, 8)}`;
-  await Deno.mkdir(`${tmp}/model`, { recursive: true });
-  try {
+  await replaceFolder(out, async (tmp) => {
+    await Deno.mkdir(`${tmp}/model`);
     for (const page of ["index.html", "demo.js"]) {
       await Deno.copyFile(new URL(`./page/${page}`, import.meta.url), `${tmp}/${page}`);
     }
@@ -129,14 +128,6 @@ async function writeSite(out: string, exportDir: string, files: Record<string, U
       if (e.isFile) await Deno.copyFile(`${exportDir}/${e.name}`, `${tmp}/model/${e.name}`);
     }
     for (const [name, bytes] of Object.entries(files)) await Deno.writeFile(`${tmp}/${name}`, bytes);
-    const old = `${out}.old-${crypto.randomUUID().slice(0, 8)}`;
-    const exists = await Deno.stat(out).then(() => true, () => false);
-    if (exists) await Deno.rename(out, old);
-    await Deno.rename(tmp, out);
-    if (exists) await Deno.remove(old, { recursive: true });
-  } catch (e) {
-    await Deno.remove(tmp, { recursive: true }).catch(() => {});
-    throw e;
-  }
+  });
   return out;
 }

@@ -24,7 +24,7 @@ import { traceGraph } from "./trace.ts";
 import { type GraphModelFiles, OUTPUT_NODE, toGraphModel } from "./graph_model.ts";
 import { applyPixelMap, measurePixelMap, type PixelMap } from "./pixels.ts";
 import { EXPORT_FORMAT, type ExportInfo } from "./export_info.ts";
-import { checkWritable } from "../writable.ts";
+import { checkWritable, replaceFolder } from "../writable.ts";
 
 /** Largest difference allowed between the exported model and the run's own embedding. */
 export const EXPORT_TOLERANCE = 1e-4;
@@ -138,21 +138,11 @@ export async function pixelBatch(split: Dataset, idx: Int32Array): Promise<Tenso
 
 /** Writes the model and export.json beside `out`, then renames the folder into place. */
 async function writeFolder(out: string, files: GraphModelFiles, info: ExportInfo): Promise<string> {
-  const tmp = `${out}.tmp-${crypto.randomUUID().slice(0, 8)}`;
-  await Deno.mkdir(tmp, { recursive: true });
-  try {
+  await replaceFolder(out, async (tmp) => {
     await Deno.writeTextFile(`${tmp}/model.json`, JSON.stringify(files.modelJson));
     for (const [name, bytes] of files.shards) await Deno.writeFile(`${tmp}/${name}`, bytes);
     await Deno.writeTextFile(`${tmp}/export.json`, JSON.stringify(info, null, 2) + "\n");
-    const old = `${out}.old-${crypto.randomUUID().slice(0, 8)}`;
-    const exists = await Deno.stat(out).then(() => true, () => false);
-    if (exists) await Deno.rename(out, old);
-    await Deno.rename(tmp, out);
-    if (exists) await Deno.remove(old, { recursive: true });
-  } catch (e) {
-    await Deno.remove(tmp, { recursive: true }).catch(() => {});
-    throw e;
-  }
+  });
   return out;
 }
 

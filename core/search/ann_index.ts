@@ -17,6 +17,7 @@
  */
 import { Index, MetricKind } from "usearch";
 import { DmlError } from "../errors.ts";
+import { replaceFolder } from "../writable.ts";
 import { encodeNpy, readNpy } from "../npy.ts";
 import { type Gallery, galleryMean, prepareRows } from "./gallery.ts";
 
@@ -114,9 +115,7 @@ async function sha256(bytes: Uint8Array): Promise<string> {
 export async function writeAnnIndex(out: string, g: Gallery): Promise<IndexInfo> {
   out = out.replace(/\/+$/, "");
   const { index, mean, seconds } = buildIndex(g);
-  const tmp = `${out}.tmp-${crypto.randomUUID().slice(0, 8)}`;
-  await Deno.mkdir(tmp, { recursive: true });
-  try {
+  return await replaceFolder(out, async (tmp) => {
     index.save(`${tmp}/index.usearch`);
     const bytes = await Deno.readFile(`${tmp}/index.usearch`);
     const info: IndexInfo = {
@@ -139,16 +138,8 @@ export async function writeAnnIndex(out: string, g: Gallery): Promise<IndexInfo>
     if (mean) await Deno.writeFile(`${tmp}/mean.npy`, encodeNpy(mean, [g.dim]));
     await Deno.writeTextFile(`${tmp}/ids.json`, JSON.stringify(g.ids));
     await Deno.writeTextFile(`${tmp}/index.json`, JSON.stringify(info, null, 2) + "\n");
-    const old = `${out}.old-${crypto.randomUUID().slice(0, 8)}`;
-    const exists = await Deno.stat(out).then(() => true, () => false);
-    if (exists) await Deno.rename(out, old);
-    await Deno.rename(tmp, out);
-    if (exists) await Deno.remove(old, { recursive: true });
     return info;
-  } catch (e) {
-    await Deno.remove(tmp, { recursive: true }).catch(() => {});
-    throw e;
-  }
+  });
 }
 
 /** An index read back: search it with {@link OpenIndex.search} on raw query embeddings. */
