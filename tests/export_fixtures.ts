@@ -14,6 +14,7 @@ import { pixelBatch } from "../core/export/export_run.ts";
 import { type ExportInfo, readExportInfo } from "../core/export/export_info.ts";
 import { closeDecodePool } from "../plugins/image-datasets/decode_pool.ts";
 import { fakeImageFolder } from "./image_fixtures.ts";
+import { saveLayersModel } from "./layers_model_files.ts";
 
 /** Items of the test split compared. */
 const ITEMS = 24;
@@ -111,19 +112,7 @@ async function saveKerasModel(dir: string): Promise<string> {
   const model = tfl.model({ inputs: input, outputs: h as tfl.SymbolicTensor });
   const bn = model.getLayer("bn1");
   bn.setWeights(bn.getWeights().map((w, i) => tf.add(w, tf.fill(w.shape, 0.1 * (i + 1)))));
-  await model.save(tf.io.withSaveHandler(async (artifacts) => {
-    await Deno.writeFile(`${dir}/weights.bin`, new Uint8Array(artifacts.weightData as ArrayBuffer));
-    await Deno.writeTextFile(
-      `${dir}/model.json`,
-      JSON.stringify({
-        format: "layers-model",
-        modelTopology: artifacts.modelTopology,
-        weightsManifest: [{ paths: ["weights.bin"], weights: artifacts.weightSpecs }],
-      }),
-    );
-    return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: "JSON" } };
-  }));
-  return `${dir}/model.json`;
+  return await saveLayersModel(model, dir);
 }
 
 /** Runs `fn` with console.log and console.warn swallowed (errors still show). */

@@ -7,6 +7,7 @@ import { DmlError } from "../core/errors.ts";
 import type { Backbone } from "../core/types.ts";
 import { createRegistry } from "../plugins/builtin.ts";
 import { assertClose, assertNoLeak } from "./util.ts";
+import { saveLayersModel } from "./layers_model_files.ts";
 
 const registry = createRegistry();
 
@@ -18,25 +19,6 @@ function backbone(options: Record<string, unknown>, inputShape = [12, 12, 3]): P
     shared: new Map(),
     inputShape,
   });
-}
-
-/** Saves `model` as dir/model.json + dir/weights.bin, the layout tensorflowjs_converter writes. */
-async function saveLayersModel(model: tfl.LayersModel, dir: string): Promise<string> {
-  await model.save(tf.io.withSaveHandler(async (artifacts) => {
-    const data = artifacts.weightData!;
-    const bytes = data instanceof ArrayBuffer ? data : tf.io.concatenateArrayBuffers(data);
-    await Deno.writeFile(`${dir}/weights.bin`, new Uint8Array(bytes));
-    await Deno.writeTextFile(
-      `${dir}/model.json`,
-      JSON.stringify({
-        format: "layers-model",
-        modelTopology: artifacts.modelTopology,
-        weightsManifest: [{ paths: ["weights.bin"], weights: artifacts.weightSpecs }],
-      }),
-    );
-    return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: "JSON" } };
-  }));
-  return `${dir}/model.json`;
 }
 
 function smallCnn(): tfl.LayersModel {
