@@ -17,8 +17,8 @@
 import sharp from "sharp";
 import { Rng } from "../core/rng.ts";
 import { ImageFileDataset } from "../plugins/image-datasets/image_file_dataset.ts";
-import type { TransformSpec } from "../plugins/image-datasets/transform.ts";
-import type { PixelSpec } from "../plugins/image-datasets/decode_protocol.ts";
+import type { TransformSpec } from "../core/images/transform.ts";
+import type { PixelSpec } from "../core/images/decode_protocol.ts";
 
 const COUNT = 96, BATCH = 32;
 // Under .cache: the bench task may write there only.

@@ -12,7 +12,7 @@ import { readNpy } from "../core/npy.ts";
 import { restoreRun } from "../core/commands/embed.ts";
 import { pixelBatch } from "../core/export/export_run.ts";
 import { type ExportInfo, readExportInfo } from "../core/export/export_info.ts";
-import { closeDecodePool } from "../plugins/image-datasets/decode_pool.ts";
+import { closeDecodePool } from "../core/images/decode_pool.ts";
 import { fakeImageFolder } from "./image_fixtures.ts";
 import { saveLayersModel } from "./layers_model_files.ts";
 

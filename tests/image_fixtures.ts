@@ -11,7 +11,7 @@
  */
 import sharp from "sharp";
 import { deflateSync } from "node:zlib";
-import { closeDecodePool } from "../plugins/image-datasets/decode_pool.ts";
+import { closeDecodePool } from "../core/images/decode_pool.ts";
 
 /**
  * Runs `fn` in a fresh temporary folder whose `.cache` is dml's cache meanwhile (so the decode and

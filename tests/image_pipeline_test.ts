@@ -10,10 +10,10 @@ import {
   resizedSize,
   roundHalfEven,
   type TransformSpec,
-} from "../plugins/image-datasets/transform.ts";
+} from "../core/images/transform.ts";
 import { ImageFileDataset, type ImageItems } from "../plugins/image-datasets/image_file_dataset.ts";
-import type { PixelSpec } from "../plugins/image-datasets/decode_protocol.ts";
-import { closeDecodePool } from "../plugins/image-datasets/decode_pool.ts";
+import type { PixelSpec } from "../core/images/decode_protocol.ts";
+import { closeDecodePool } from "../core/images/decode_pool.ts";
 import { assertClose, assertNoLeak } from "./util.ts";
 import { fakeJpeg } from "./image_fixtures.ts";
 

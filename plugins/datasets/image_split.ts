@@ -16,7 +16,7 @@ import { tf } from "../../core/tf.ts";
 import type { Tensor4D } from "@tensorflow/tfjs-core";
 import type { Dataset } from "../../core/types.ts";
 import type { Rng } from "../../core/rng.ts";
-import type { ImageSet } from "./image_cache.ts";
+import type { ImageSet } from "../../core/images/image_cache.ts";
 
 export interface ImageSplitOptions {
   /** Subtracted after scaling to [0, 1]. */

@@ -14,7 +14,7 @@
  * ```
  */
 import { DmlError } from "../../core/errors.ts";
-import { cacheDir, type ImageSet, readImageCache, writeImageCache } from "./image_cache.ts";
+import { cacheDir, type ImageSet, readImageCache, writeImageCache } from "../../core/images/image_cache.ts";
 
 /** How to read one npm package's per-class JSON files. */
 export interface NpmImageSource {

@@ -13,7 +13,7 @@ import { tf } from "../../core/tf.ts";
 import type { Tensor4D } from "@tensorflow/tfjs-core";
 import type { Dataset } from "../../core/types.ts";
 import type { Rng } from "../../core/rng.ts";
-import type { ImageSet } from "../datasets/image_cache.ts";
+import type { ImageSet } from "../../core/images/image_cache.ts";
 import { type AugmentRanges, drawTransform, IDENTITY, warpImage } from "./augment.ts";
 
 export interface EmojiDatasetOptions {

@@ -2,8 +2,8 @@
  * One design set of emoji, read from its npm package `emoji-datasource-<vendor>` (16.0.0): the
  * index `emoji.json` and the 64 × 64 PNGs under `img/<vendor>/64/`. The PNGs are composited on a
  * grey background, resized to `size` and decoded by the shared sharp worker pool
- * (plugins/image-datasets/decode_pool.ts) once, then kept as an {@link ImageSet} in the dataset
- * cache (plugins/datasets/image_cache.ts), one file per vendor, version, size and background.
+ * (core/images/decode_pool.ts) once, then kept as an {@link ImageSet} in the dataset
+ * cache (core/images/image_cache.ts), one file per vendor, version, size and background.
  *
  * The packages are not in the project's deno.json (every `deno task` installs what is there, and
  * the test suite must not download them): `deno task emoji:install` installs them from
@@ -17,11 +17,10 @@
  */
 import { DmlError } from "../../core/errors.ts";
 import { nativeWorkersCanLoad } from "../../core/sandbox.ts";
-import { cacheDir, type ImageSet, readImageCache, writeImageCache } from "../datasets/image_cache.ts";
-import { decodePool } from "../image-datasets/decode_pool.ts";
-import type { DecodeJob, PixelSpec } from "../image-datasets/decode_protocol.ts";
-import type { TransformSpec } from "../image-datasets/transform.ts";
-import { digest } from "../image-datasets/verify.ts";
+import { cacheDir, digest, type ImageSet, readImageCache, writeImageCache } from "../../core/images/image_cache.ts";
+import { decodePool } from "../../core/images/decode_pool.ts";
+import type { DecodeJob, PixelSpec } from "../../core/images/decode_protocol.ts";
+import type { TransformSpec } from "../../core/images/transform.ts";
 import { type EmojiEntry, readEmojiIndex } from "./emoji_index.ts";
 
 /** The design sets emoji-datasource publishes, and the licence of each set's images. */

@@ -16,10 +16,11 @@ import { DmlError } from "../../core/errors.ts";
 import { bool, int, nums, type Schema, str } from "../../core/options.ts";
 import type { Layout, LayoutEntry } from "./layout.ts";
 import { sortKeys } from "./layout.ts";
-import type { PixelSpec } from "./decode_protocol.ts";
-import type { AugmentMode, TransformSpec } from "./transform.ts";
+import type { PixelSpec } from "../../core/images/decode_protocol.ts";
+import type { AugmentMode, TransformSpec } from "../../core/images/transform.ts";
 import { ImageFileDataset } from "./image_file_dataset.ts";
-import { digest, findBadImages, type VerifyMode } from "./verify.ts";
+import { findBadImages, type VerifyMode } from "./verify.ts";
+import { digest } from "../../core/images/image_cache.ts";
 import { nativeWorkersCanLoad } from "../../core/sandbox.ts";
 
 /** The shared options; `boxes` only for datasets that ship boxes (its default given). */

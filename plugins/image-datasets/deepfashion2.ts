@@ -21,7 +21,8 @@
  */
 import { DmlError } from "../../core/errors.ts";
 import { type Layout, type LayoutEntry, locate } from "./layout.ts";
-import { cacheFolder, digest, mapLimited } from "./verify.ts";
+import { mapLimited } from "./verify.ts";
+import { cacheDir, digest } from "../../core/images/image_cache.ts";
 
 const INDEX_VERSION = 1;
 
@@ -78,7 +79,7 @@ async function parseAnnos(dir: string): Promise<Item[]> {
 let indexWarned = false;
 
 async function loadIndex(base: string, splits: string[]): Promise<Record<string, Item[]>> {
-  const path = `${cacheFolder()}/deepfashion2-index-${await digest(base)}.json`;
+  const path = `${cacheDir()}/deepfashion2-index-${await digest(base)}.json`;
   const stamps: Record<string, string> = {};
   for (const s of splits) stamps[s] = await folderStamp(`${base}/${s}/annos`);
   try {
@@ -92,7 +93,7 @@ async function loadIndex(base: string, splits: string[]): Promise<Record<string,
   const items: Record<string, Item[]> = {};
   for (const s of splits) items[s] = await parseAnnos(`${base}/${s}/annos`);
   try {
-    await Deno.mkdir(cacheFolder(), { recursive: true });
+    await Deno.mkdir(cacheDir(), { recursive: true });
     await Deno.writeTextFile(path, JSON.stringify({ version: INDEX_VERSION, stamps, items } satisfies Index));
   } catch (e) {
     if (!indexWarned) console.warn(`dml: could not keep the DeepFashion2 index in ${path}: ${(e as Error).message}`);

@@ -18,9 +18,9 @@ import type { Tensor4D } from "@tensorflow/tfjs-core";
 import type { Dataset } from "../../core/types.ts";
 import type { Rng } from "../../core/rng.ts";
 import { DmlError } from "../../core/errors.ts";
-import type { DecodeJob, PixelSpec } from "./decode_protocol.ts";
-import type { TransformSpec } from "./transform.ts";
-import { decodePool, type Pending } from "./decode_pool.ts";
+import type { DecodeJob, PixelSpec } from "../../core/images/decode_protocol.ts";
+import type { TransformSpec } from "../../core/images/transform.ts";
+import { decodePool, type Pending } from "../../core/images/decode_pool.ts";
 
 /** The files of one split. */
 export interface ImageItems {

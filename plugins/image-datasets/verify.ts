@@ -8,27 +8,11 @@
  * bad.get("/data/cub/images/001/x.jpg"); // "no such file"
  * ```
  */
-import { decodePool } from "./decode_pool.ts";
+import { decodePool } from "../../core/images/decode_pool.ts";
 import { DmlError } from "../../core/errors.ts";
+import { cacheDir, digest } from "../../core/images/image_cache.ts";
 
 export type VerifyMode = "none" | "exists" | "decode";
-
-/** Where dml keeps caches: $DML_CACHE, else `.cache/dml` under the working directory. */
-export function cacheFolder(): string {
-  let fromEnv: string | undefined;
-  try {
-    fromEnv = Deno.env.get("DML_CACHE");
-  } catch {
-    fromEnv = undefined;
-  }
-  return fromEnv && fromEnv.length > 0 ? fromEnv : ".cache/dml";
-}
-
-/** A short stable name for `text` (hex of its SHA-256), for cache file names. */
-export async function digest(text: string): Promise<string> {
-  const hash = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return Array.from(new Uint8Array(hash).subarray(0, 8), (b) => b.toString(16).padStart(2, "0")).join("");
-}
 
 /** Runs `fn` over `items` with `limit` promises in flight. */
 export async function mapLimited<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
@@ -75,7 +59,7 @@ export async function findBadImages(
   });
   if (mode === "exists") return bad;
 
-  const cachePath = `${cacheFolder()}/verified-${o.cacheName}-${await digest(unique[0] ?? "")}.json`;
+  const cachePath = `${cacheDir()}/verified-${o.cacheName}-${await digest(unique[0] ?? "")}.json`;
   let known: Record<string, string> = {};
   try {
     known = JSON.parse(await Deno.readTextFile(cachePath));
@@ -95,7 +79,7 @@ export async function findBadImages(
       else bad.set(p, "not a readable image");
     });
     try {
-      await Deno.mkdir(cacheFolder(), { recursive: true });
+      await Deno.mkdir(cacheDir(), { recursive: true });
       await Deno.writeTextFile(cachePath, JSON.stringify(known));
     } catch (e) {
       if (!cacheWarned) {

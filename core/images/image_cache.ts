@@ -43,6 +43,12 @@ export function cacheDir(): string {
   return fromEnv && fromEnv.length > 0 ? fromEnv : ".cache/dml";
 }
 
+/** A short stable name for `text` (hex of its SHA-256), for cache file names. */
+export async function digest(text: string): Promise<string> {
+  const hash = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return Array.from(new Uint8Array(hash).subarray(0, 8), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 /** Serialises `set` into the cache layout. */
 export function encodeImageSet(set: ImageSet): Uint8Array {
   const out = new Uint8Array(HEADER_BYTES + set.count + set.pixels.length);

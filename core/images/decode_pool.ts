@@ -23,8 +23,8 @@ import {
   type VerifyRequest,
 } from "./decode_protocol.ts";
 import type { TransformSpec } from "./transform.ts";
-import { DmlError } from "../../core/errors.ts";
-import { nativeWorker, startWorker, type WorkerHandle } from "../../core/sandbox.ts";
+import { DmlError } from "../errors.ts";
+import { nativeWorker, startWorker, type WorkerHandle } from "../sandbox.ts";
 
 /** sharp is native code: the worker is registered to keep FFI once the CLI seals the process. */
 const DECODE_WORKER = nativeWorker(new URL("./decode_worker.ts", import.meta.url).href);

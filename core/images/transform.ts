@@ -18,7 +18,7 @@
  * // { crop: {left, top, width, height}, resize: [224, 224], after: null, flip: true }
  * ```
  */
-import type { Rng } from "../../core/rng.ts";
+import type { Rng } from "../rng.ts";
 
 export type AugmentMode = "random-resized-crop" | "random-crop" | "none";
 

@@ -10,7 +10,7 @@
  * ```
  */
 import type sharpModule from "sharp";
-import { Rng } from "../../core/rng.ts";
+import { Rng } from "../rng.ts";
 import { boxRect, planTransform } from "./transform.ts";
 import {
   type DecodeJob,
