@@ -24,11 +24,9 @@
  * `--write` rewrites the section of bench/RESULTS.md; `--note` adds to its machine line.
  */
 import { parseArgs } from "node:util";
-import { loadRecipe, type RawRecipe, resolveRecipe } from "../core/recipe.ts";
-import { train } from "../core/trainer.ts";
-import { createRegistry } from "../plugins/builtin.ts";
+import { loadRecipe, type RawRecipe } from "../core/recipe.ts";
 import { availableBackends, isSoftwareAdapter, webgpuAdapter } from "../core/backend.ts";
-import { randomImagesPlugin } from "./random_images.ts";
+import { trainerImagesPerSec } from "./trainer_steps.ts";
 import { commandLine, machine, table, writeSection } from "./results_md.ts";
 
 const QUICKSTART = new URL("../recipes/quickstart.yaml", import.meta.url).pathname;
@@ -126,26 +124,7 @@ function steps(model: Model, raw: RawRecipe, backend: string, software: boolean)
   return 30;
 }
 
-/** The trainer's images/s of each step after the first. */
-async function throughput(raw: RawRecipe, backend: string, maxSteps: number): Promise<number[]> {
-  const registry = createRegistry();
-  registry.register(randomImagesPlugin);
-  const out = await Deno.makeTempDir({ prefix: "dml-throughput-" });
-  try {
-    const r = structuredClone(raw);
-    r.output = out;
-    r.train = { ...(r.train as object), backend, maxSteps, epochs: 1, logEvery: 1, checkpoint: false, prefetch: 2 };
-    r.eval = { ...(r.eval as object), every: 0, baselines: false };
-    if ((r.data as { use: string }).use === "fashion-mnist") r.data = { ...(r.data as object), testPerClass: 8 };
-    const recipe = await resolveRecipe(r, registry);
-    const result = await train(recipe, registry, { quiet: true });
-    const lines = (await Deno.readTextFile(`${result.runDir}/metrics.jsonl`)).trim().split("\n");
-    const perStep = lines.map((l) => JSON.parse(l)).filter((x) => x.type === "step").map((x) => x.imagesPerSec);
-    return perStep.slice(1);
-  } finally {
-    await Deno.remove(out, { recursive: true });
-  }
-}
+const throughput = (raw: RawRecipe, backend: string, maxSteps: number) => trainerImagesPerSec(raw, backend, maxSteps);
 
 /** Images/s with one decimal, or two significant digits below 1 (a software adapter's ResNet-50). */
 const rate = (v: number) => (v >= 1 ? v.toFixed(1) : v.toPrecision(2));
