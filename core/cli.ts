@@ -34,8 +34,6 @@ const USAGE = [
   EVAL_USAGE,
   EXPORT_USAGE,
   INDEX_USAGE,
-  oneLine,
-  parseCommandArgs,
   SEARCH_USAGE,
   DEMO_USAGE,
   REPORT_USAGE,

@@ -137,7 +137,13 @@ Deno.test("command line: an unknown command, no command in one line; --help prin
     assertOneLineError(await runCli(dir, taskFlags("train"), []), /^error: no command given \(commands:/);
     const help = await runCli(dir, taskFlags("train"), ["--help"]);
     assertEquals([help.code, help.stderr], [0, ""]);
-    for (const c of ["train", "embed", "eval", "report", "plugins"]) ok(help.stdout.includes(`deno task ${c}`), c);
+    for (const c of ["train", "embed", "eval", "export", "index", "search", "demo", "report", "plugins"]) {
+      ok(help.stdout.includes(`deno task ${c}`), c);
+    }
+    // The usage and nothing else: each line after the first is one command's usage.
+    const [head, ...lines] = help.stdout.trimEnd().split("\n");
+    assertEquals(head, "usage:");
+    for (const line of lines) ok(/^  deno task [a-z]+ /.test(line), `not a usage line: ${line}`);
     const trainHelp = await runCli(dir, taskFlags("train"), ["train", "--help"]);
     assertEquals(trainHelp.code, 0);
     ok(trainHelp.stdout.startsWith("usage: deno task train RECIPE"), trainHelp.stdout);
