@@ -143,7 +143,7 @@ Deno.test("command line: an unknown command, no command in one line; --help prin
     // The usage and nothing else: each line after the first is one command's usage.
     const [head, ...lines] = help.stdout.trimEnd().split("\n");
     assertEquals(head, "usage:");
-    for (const line of lines) ok(/^  deno task [a-z]+ /.test(line), `not a usage line: ${line}`);
+    for (const line of lines) ok(/^ {2}deno task [a-z]+ /.test(line), `not a usage line: ${line}`);
     const trainHelp = await runCli(dir, taskFlags("train"), ["train", "--help"]);
     assertEquals(trainHelp.code, 0);
     ok(trainHelp.stdout.startsWith("usage: deno task train RECIPE"), trainHelp.stdout);
