@@ -145,11 +145,14 @@ function emit(g: GraphBuilder, op: TracedOp): void {
           adj_y: { b: !!a.transposeB },
         });
     }
-    case "Conv2D": {
+    case "Conv2D":
+    case "DepthwiseConv2dNative": {
+      // The TF op of each name takes the same attributes.
       rounding(op);
-      const { padding: p, explicit } = padding(a.pad, "a convolution");
-      if (a.dataFormat !== undefined && a.dataFormat !== "NHWC") throw new DmlError("export: a convolution in NCHW");
-      return g.add(op.name, "Conv2D", op.inputs, {
+      const what = op.kernel === "Conv2D" ? "a convolution" : "a depthwise convolution";
+      const { padding: p, explicit } = padding(a.pad, what);
+      if (a.dataFormat !== undefined && a.dataFormat !== "NHWC") throw new DmlError(`export: ${what} in NCHW`);
+      return g.add(op.name, op.kernel, op.inputs, {
         T: f32,
         strides: ints([1, ...pair(a.strides as number), 1]),
         dilations: ints([1, ...pair((a.dilations ?? 1) as number), 1]),
@@ -161,18 +164,6 @@ function emit(g: GraphBuilder, op: TracedOp): void {
     case "FusedConv2D":
     case "_FusedMatMul":
       return fused(g, op);
-    case "DepthwiseConv2dNative": {
-      rounding(op);
-      const { padding: p, explicit } = padding(a.pad, "a depthwise convolution");
-      return g.add(op.name, "DepthwiseConv2dNative", op.inputs, {
-        T: f32,
-        strides: ints([1, ...pair(a.strides as number), 1]),
-        dilations: ints([1, ...pair((a.dilations ?? 1) as number), 1]),
-        padding: p,
-        ...(explicit ? { explicit_paddings: explicit } : {}),
-        data_format: str("NHWC"),
-      });
-    }
     case "MaxPool":
     case "AvgPool": {
       rounding(op);
