@@ -229,8 +229,13 @@ async function trainRun(recipe: Recipe, registry: Registry, opts: TrainOptions, 
     }
     if (t.checkpoint) {
       // metricsBytes: what a resume from here cuts metrics.jsonl back to.
-      const head = { epoch: epoch + 1, step, rng: trainRng.state(), recipe: yaml, metricsBytes: 0 };
-      head.metricsBytes = await folder.metricsBytes();
+      const head = {
+        epoch: epoch + 1,
+        step,
+        rng: trainRng.state(),
+        recipe: yaml,
+        metricsBytes: await folder.metricsBytes(),
+      };
       const state = await snapshot(c, trainables, head);
       await folder.saveCheckpoint(epoch + 1, state, t.keepCheckpoints);
     }
