@@ -44,6 +44,19 @@ export async function readBounded(path: string, what: string, max = BINARY_BYTES
   return buf.subarray(0, n);
 }
 
+/**
+ * {@link readTextBounded}, or null when nothing is at `path` (the caller says what its absence means, e.g.
+ * "not an index folder").
+ */
+export async function readTextIfExists(path: string, what: string, max = TEXT_BYTES): Promise<string | null> {
+  try {
+    await Deno.lstat(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+  }
+  return await readTextBounded(path, what, max);
+}
+
 /** {@link readBounded} as UTF-8 text, capped at {@link TEXT_BYTES} unless told. */
 export async function readTextBounded(path: string, what: string, max = TEXT_BYTES, name = path): Promise<string> {
   return new TextDecoder().decode(await readBounded(path, what, max, name));

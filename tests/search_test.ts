@@ -199,6 +199,13 @@ Deno.test("search and index: bad input is one line, exit 2, nothing written or r
   // An image that cannot be decoded.
   await Deno.writeTextFile(`${CWD}/broken.png`, "not a png");
   assertOneLineError(await searchCli(run, `${CWD}/broken.png`), /broken.png: cannot decode the image/);
+  // A FIFO as an image or an id list (it would block a read forever): refused before it is opened.
+  assertEquals((await new Deno.Command("mkfifo", { args: [`${CWD}/pipe.png`] }).output()).code, 0);
+  assertOneLineError(await searchCli(run, `${CWD}/pipe.png`), /pipe\.png: not a regular file/);
+  assertOneLineError(
+    await searchCli("--gallery", `${CWD}/g.npy`, "--ids", `${CWD}/pipe.png`, `${CWD}/q1.npy`),
+    /--ids .*pipe\.png: not a regular file/,
+  );
   // A run without embeddings, a folder that is no run.
   const bare = `${CWD}/runs/bare`;
   await Deno.mkdir(bare, { recursive: true });

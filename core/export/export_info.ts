@@ -10,6 +10,7 @@
  * ```
  */
 import { DmlError } from "../errors.ts";
+import { readTextIfExists } from "../bounded_read.ts";
 
 export const EXPORT_FORMAT = "dml-export-1";
 
@@ -46,13 +47,12 @@ export interface ExportInfo {
 /** Reads DIR/export.json; a missing or foreign file is a DmlError naming it. */
 export async function readExportInfo(dir: string): Promise<ExportInfo> {
   const path = `${dir.replace(/\/+$/, "")}/export.json`;
+  const text = await readTextIfExists(path, "export description");
+  if (text === null) throw new DmlError(`${path} does not exist (run deno task export first)`);
   let info: ExportInfo;
   try {
-    info = JSON.parse(await Deno.readTextFile(path));
+    info = JSON.parse(text);
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) {
-      throw new DmlError(`${path} does not exist (run deno task export first)`);
-    }
     throw new DmlError(`${path}: not valid JSON (${(e as Error).message.split("\n")[0]})`);
   }
   if (info?.format !== EXPORT_FORMAT) {

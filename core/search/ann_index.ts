@@ -17,6 +17,7 @@
  */
 import { Index, MetricKind } from "usearch";
 import { DmlError } from "../errors.ts";
+import { MANIFEST_BYTES, readBounded, readTextIfExists } from "../bounded_read.ts";
 import { replaceFolder } from "../writable.ts";
 import { encodeNpy, readNpy } from "../npy.ts";
 import { type Gallery, galleryMean, prepareRows } from "./gallery.ts";
@@ -160,11 +161,12 @@ export interface OpenIndex {
  */
 export async function openAnnIndex(dir: string, o: { verify?: boolean } = {}): Promise<OpenIndex> {
   dir = dir.replace(/\/+$/, "");
+  const text = await readTextIfExists(`${dir}/index.json`, "index description");
+  if (text === null) throw new DmlError(`${dir}: not an index folder (no index.json)`);
   let info: IndexInfo;
   try {
-    info = JSON.parse(await Deno.readTextFile(`${dir}/index.json`));
+    info = JSON.parse(text);
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) throw new DmlError(`${dir}: not an index folder (no index.json)`);
     throw new DmlError(`${dir}/index.json: not valid JSON (${(e as Error).message.split("\n")[0]})`);
   }
   if (info?.format !== INDEX_FORMAT || info.engine !== ENGINE) {
@@ -187,12 +189,13 @@ export async function openAnnIndex(dir: string, o: { verify?: boolean } = {}): P
     while (at < head.length) at += (await f.read(head.subarray(at))) ?? head.length;
   }
   if ((await sha256(head)) !== info.headSha256) throw new DmlError(`${file}: its header is not index.json's (corrupt)`);
-  if (o.verify && (await sha256(await Deno.readFile(file))) !== info.sha256) {
+  if (o.verify && (await sha256(await readBounded(file, "index"))) !== info.sha256) {
     throw new DmlError(`${file}: its SHA-256 is not index.json's (corrupt)`);
   }
+  const idsText = await readTextIfExists(`${dir}/ids.json`, "id list", MANIFEST_BYTES);
   let ids: string[];
   try {
-    ids = JSON.parse(await Deno.readTextFile(`${dir}/ids.json`));
+    ids = JSON.parse(idsText ?? "");
   } catch {
     throw new DmlError(`${dir}/ids.json: missing or not valid JSON`);
   }

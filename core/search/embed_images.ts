@@ -13,6 +13,7 @@ import { tf } from "../tf.ts";
 import type { Tensor } from "@tensorflow/tfjs-core";
 import { loadGraphModel } from "@tensorflow/tfjs-converter";
 import { DmlError } from "../errors.ts";
+import { MANIFEST_BYTES, readBounded, readTextBounded } from "../bounded_read.ts";
 import { type ExportInfo, readExportInfo } from "../export/export_info.ts";
 
 /** Reads an exported model folder (model.json and its shards) into a GraphModel. */
@@ -25,16 +26,13 @@ export async function loadExportedModel(
     weightsManifest: Array<{ paths: string[]; weights: tf.io.WeightsManifestEntry[] }>;
   };
   try {
-    json = JSON.parse(await Deno.readTextFile(`${dir}/model.json`));
+    json = JSON.parse(await readTextBounded(`${dir}/model.json`, "model description", MANIFEST_BYTES));
   } catch (e) {
+    if (e instanceof DmlError) throw e;
     throw new DmlError(`${dir}/model.json: unreadable (${(e as Error).message.split("\n")[0]})`);
   }
   const shards = await Promise.all(
-    json.weightsManifest.flatMap((g) => g.paths).map((p) =>
-      Deno.readFile(`${dir}/${p}`).catch(() => {
-        throw new DmlError(`${dir}/${p}: missing weight shard`);
-      })
-    ),
+    json.weightsManifest.flatMap((g) => g.paths).map((p) => readBounded(`${dir}/${p}`, "weight shard")),
   );
   const bytes = new Uint8Array(shards.reduce((s, b) => s + b.byteLength, 0));
   let at = 0;
@@ -59,11 +57,11 @@ export async function decodeImages(paths: string[], shape: number[]): Promise<Fl
   for (let i = 0; i < paths.length; i++) {
     let raw: Uint8Array;
     try {
-      const img = sharp(await Deno.readFile(paths[i])).rotate().removeAlpha();
+      const img = sharp(await readBounded(paths[i], "image")).rotate().removeAlpha();
       const coloured = c === 1 ? img.greyscale().toColourspace("b-w") : img.toColourspace("srgb");
       raw = await coloured.resize(w, h, { fit: "cover", position: "centre" }).raw().toBuffer();
     } catch (e) {
-      if (e instanceof Deno.errors.NotFound) throw new DmlError(`${paths[i]}: no such file`);
+      if (e instanceof DmlError) throw e;
       if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) throw e;
       throw new DmlError(`${paths[i]}: cannot decode the image (${(e as Error).message.split("\n")[0]})`);
     }

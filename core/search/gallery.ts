@@ -9,8 +9,9 @@
  * g.n; g.dim; g.labels; g.metric; // "cosine"
  * ```
  */
-import { parse } from "yaml";
 import { DmlError } from "../errors.ts";
+import { MANIFEST_BYTES, readTextBounded, readTextIfExists } from "../bounded_read.ts";
+import { parseRecipeText } from "../recipe.ts";
 import { readNpy } from "../npy.ts";
 import { readExportInfo } from "../export/export_info.ts";
 
@@ -49,13 +50,10 @@ export async function runSpace(
     const info = await readExportInfo(`${run}/export`);
     return { space: info.space, metric: info.metric, center: info.center };
   }
-  let evalOptions: Record<string, unknown> = {};
-  try {
-    evalOptions = (parse(await Deno.readTextFile(`${run}/recipe.yaml`)) ?? {}).eval ?? {};
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) throw new DmlError(`${run}: not a run folder (no recipe.yaml)`);
-    throw new DmlError(`${run}/recipe.yaml: ${(e as Error).message.split("\n")[0]}`);
-  }
+  const text = await readTextIfExists(`${run}/recipe.yaml`, "recipe file");
+  if (text === null) throw new DmlError(`${run}: not a run folder (no recipe.yaml)`);
+  const section = parseRecipeText(text, `${run}/recipe.yaml`).eval;
+  const evalOptions = (section !== null && typeof section === "object" ? section : {}) as Record<string, unknown>;
   return {
     space: evalOptions.space === "features" ? "features" : "embedding",
     metric: evalOptions.metric === "euclidean" ? "euclidean" : "cosine",
@@ -148,9 +146,7 @@ export async function loadGallery(spec: GallerySpec): Promise<Gallery> {
   }
   let ids = Array.from({ length: n }, (_, i) => String(i));
   if (spec.ids) {
-    const text = await Deno.readTextFile(spec.ids).catch((err) => {
-      throw new DmlError(`--ids ${spec.ids}: ${(err as Error).message.split(":")[0]}`);
-    });
+    const text = await readTextBounded(spec.ids, "id list", MANIFEST_BYTES, `--ids ${spec.ids}`);
     ids = text.split("\n").filter((l, i, all) => l !== "" || i < all.length - 1);
     if (ids.length !== n) throw new DmlError(`--ids ${spec.ids}: ${ids.length} ids for ${n} gallery rows`);
   }
