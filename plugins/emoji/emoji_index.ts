@@ -14,6 +14,7 @@
  * ```
  */
 import { DmlError } from "../../core/errors.ts";
+import { MANIFEST_BYTES, readTextBounded } from "../../core/bounded_read.ts";
 
 /** One drawable emoji: a base emoji or one of its skin-tone variants. */
 export interface EmojiEntry {
@@ -103,11 +104,6 @@ export function parseEmojiIndex(json: string, file: string): EmojiEntry[] {
 
 /** Reads and parses an emoji.json. */
 export async function readEmojiIndex(file: string): Promise<EmojiEntry[]> {
-  let json: string;
-  try {
-    json = await Deno.readTextFile(file);
-  } catch (e) {
-    fail(file, `cannot read it (${(e as Error).message.split("\n")[0]})`);
-  }
-  return parseEmojiIndex(json, file);
+  // A regular file of bounded size (one line, not a hang, for a FIFO or /dev/zero); emoji.json is about 1.3 MB.
+  return parseEmojiIndex(await readTextBounded(file, "emoji index", MANIFEST_BYTES), file);
 }

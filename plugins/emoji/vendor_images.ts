@@ -16,6 +16,7 @@
  * ```
  */
 import { DmlError } from "../../core/errors.ts";
+import { readTextBounded } from "../../core/bounded_read.ts";
 import { nativeWorkersCanLoad } from "../../core/sandbox.ts";
 import { cacheDir, digest, type ImageSet, readImageCache, writeImageCache } from "../../core/images/image_cache.ts";
 import { decodePool } from "../../core/images/decode_pool.ts";
@@ -86,7 +87,7 @@ async function locate(o: VendorOptions): Promise<{ root: string; version: string
   }
   let version: unknown;
   try {
-    version = JSON.parse(await Deno.readTextFile(`${root}/package.json`)).version;
+    version = JSON.parse(await readTextBounded(`${root}/package.json`, "package description")).version;
   } catch {
     version = undefined;
   }
